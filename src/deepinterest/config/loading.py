@@ -1,0 +1,36 @@
+"""Load an ExperimentConfig from YAML and apply `dotted.key=value` overrides from the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deepinterest.config.schema import ExperimentConfig
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: the config must be a mapping")
+    return ExperimentConfig.model_validate(apply_overrides(raw, overrides or []))
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set `a.b.c=value` pairs; values are parsed as YAML scalars/lists (`3`, `true`, `[1, 5]`)."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {override!r} is not of the form key=value")
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {override!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(value)
+    return raw

@@ -1,0 +1,29 @@
+"""Chronological ordering, consecutive-repeat removal and iterated k-core filtering."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def chronological(interactions: pl.DataFrame) -> pl.DataFrame:
+    """Sort events per user by time, then by source order (which also breaks ties and missing times)."""
+    return interactions.sort(["user", "timestamp", "order"], nulls_last=False, maintain_order=True)
+
+
+def drop_consecutive_repeats(interactions: pl.DataFrame) -> pl.DataFrame:
+    """Drop an event whose item equals the same user's previous item (input must be chronological)."""
+    previous = pl.col("item").shift(1).over("user")
+    return interactions.filter(previous.is_null() | (pl.col("item") != previous))
+
+
+def kcore(interactions: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Repeatedly drop users and items with fewer than k events until both sides satisfy k."""
+    if k <= 1:
+        return interactions
+    while True:
+        before = interactions.height
+        interactions = interactions.filter(
+            (pl.len().over("user") >= k) & (pl.len().over("item") >= k)
+        )
+        if interactions.height == before:
+            return interactions

@@ -1,0 +1,114 @@
+"""Line-level readers shared by the importers; every parse error names the file and the line."""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from deepinterest.data.errors import DataFormatError
+
+
+def open_text(path: Path):
+    """Open a plain or gzip-compressed text file (by magic bytes, not by name)."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, stripped line), skipping blank lines."""
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                line = line.strip()
+                if line:
+                    yield number, line
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataFormatError(path, f"cannot read file: {exc}") from exc
+
+
+def json_records(path: Path, *, allow_python_literals: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, record) from a JSON-lines file.
+
+    Amazon 2014 metadata lines are Python dict literals (single quotes): with allow_python_literals
+    they are parsed by ast.literal_eval, which accepts literals only and never executes code.
+    """
+    for number, line in numbered_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as json_error:
+            if not allow_python_literals:
+                raise DataFormatError(path, f"malformed JSON: {json_error.msg}", number) from None
+            try:
+                record = ast.literal_eval(line)
+            except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+                raise DataFormatError(path, f"malformed record: {exc.__class__.__name__}", number) from None
+        if not isinstance(record, dict):
+            raise DataFormatError(path, f"expected an object, got {type(record).__name__}", number)
+        yield number, record
+
+
+def json_document(path: Path) -> Any:
+    """Load a whole JSON document, reporting the line of a syntax error."""
+    try:
+        with open_text(path) as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, f"malformed JSON: {exc.msg}", exc.lineno) from None
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataFormatError(path, f"cannot read file: {exc}") from exc
+
+
+def require(record: dict[str, Any], keys: tuple[str, ...], path: Path, line: int) -> None:
+    """Fail with the file and line when a required field is absent or empty."""
+    missing = [key for key in keys if record.get(key) in (None, "")]
+    if missing:
+        raise DataFormatError(path, f"missing required field(s) {', '.join(missing)}", line)
+
+
+def text_or_none(value: Any) -> str | None:
+    """Flatten a metadata value (string, list of strings, nested lists) to one string or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, (list, tuple)):
+        parts = [text_or_none(v) for v in value]
+        joined = ", ".join(p for p in parts if p)
+        return joined or None
+    return str(value)
+
+
+def find_one(folder: Path, patterns: tuple[str, ...], *, what: str, required: bool = True) -> Path | None:
+    """Find the single file in `folder` matching one of `patterns` (glob), in order of preference."""
+    for pattern in patterns:
+        matches = sorted(folder.glob(pattern))
+        if len(matches) > 1:
+            names = ", ".join(m.name for m in matches)
+            raise DataFormatError(folder, f"several {what} files match {pattern!r}: {names}; pass the file itself")
+        if matches:
+            return matches[0]
+    if required:
+        raise DataFormatError(folder, f"no {what} file found (looked for {', '.join(patterns)})")
+    return None
+
+
+def read_id_map(path: Path) -> dict[str, str]:
+    """Read a `<original id>\\t<int id>` file (LC-Rec / RecBole exports) as {int id: original id}."""
+    mapping: dict[str, str] = {}
+    for number, line in numbered_lines(path):
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise DataFormatError(path, "expected '<original id>\\t<integer id>'", number)
+        original, internal = parts
+        if internal in mapping:
+            raise DataFormatError(path, f"integer id {internal} appears twice", number)
+        mapping[internal] = original
+    return mapping

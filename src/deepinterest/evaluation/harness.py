@@ -1,0 +1,130 @@
+"""The one evaluation harness every model goes through: full ranking over all items.
+
+A model plugs in as a `Ranker`: given examples (users and their histories) it returns the top-K item
+indices per example. Score-based models wrap a scoring function with `ScoreRanker`; generative
+models (later stages) return their decoded lists directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from rich.progress import Progress
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from deepinterest.config import EvalConfig
+from deepinterest.data.dataset import EvalExamples, PreparedDataset
+from deepinterest.data.io import write_json, write_jsonl
+from deepinterest.evaluation.metrics import (
+    catalog_coverage,
+    hit_rate_and_ndcg,
+    intra_list_diversity,
+    popularity_percentile,
+)
+
+BEYOND_ACCURACY_K = 10
+
+
+class Ranker(Protocol):
+    def rank(self, users: np.ndarray, histories: list[list[int]], k: int) -> np.ndarray:
+        """Top-k item indices for each example, best first (shape: examples x k)."""
+
+
+@dataclass
+class ScoreRanker:
+    """Turns `score(users, histories) -> (batch x n_items) tensor` into a Ranker.
+
+    Ties are broken towards the lower item index (a stable sort), so rankings are deterministic.
+    With exclude_history, items in the example's history are never ranked.
+    """
+
+    score: Callable[[np.ndarray, list[list[int]]], torch.Tensor]
+    exclude_history: bool = False
+
+    @torch.no_grad()
+    def rank(self, users: np.ndarray, histories: list[list[int]], k: int) -> np.ndarray:
+        scores = self.score(users, histories).float()
+        if self.exclude_history:
+            rows = [r for r, h in enumerate(histories) for _ in h]
+            cols = [i for h in histories for i in h]
+            scores[rows, cols] = -torch.inf
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        return order.cpu().numpy()
+
+
+@dataclass
+class SplitResult:
+    metrics: dict[str, float]
+    ranked: np.ndarray
+    examples: EvalExamples = field(repr=False)
+
+
+class Evaluator:
+    def __init__(self, dataset: PreparedDataset, config: EvalConfig | None = None):
+        self.dataset = dataset
+        self.config = config or EvalConfig()
+        self.k = max(max(self.config.ks), BEYOND_ACCURACY_K)
+        self._item_vectors = None
+
+    def run(self, ranker: Ranker, split: str, *, progress: bool = True, limit: int | None = None) -> SplitResult:
+        examples = self.dataset.examples(split)
+        n = len(examples) if limit is None else min(limit, len(examples))
+        batch = self.config.batch_size
+        ranked = np.empty((n, self.k), dtype=np.int64)
+        with Progress(transient=True, disable=not progress) as bar:
+            task = bar.add_task(f"ranking {split}", total=n)
+            for start in range(0, n, batch):
+                stop = min(start + batch, n)
+                out = np.asarray(ranker.rank(examples.users[start:stop], examples.histories[start:stop], self.k))
+                if out.shape != (stop - start, self.k):
+                    raise ValueError(f"ranker returned shape {out.shape}, expected {(stop - start, self.k)}")
+                ranked[start:stop] = out
+                bar.advance(task, stop - start)
+        if (ranked < 0).any() or (ranked >= self.dataset.n_items).any():
+            raise ValueError("ranker returned item indices outside the catalog")
+        targets = examples.targets[:n]
+        return SplitResult(self.metrics(ranked, targets), ranked, examples)
+
+    def metrics(self, ranked: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        k = BEYOND_ACCURACY_K
+        out = hit_rate_and_ndcg(ranked, targets, self.config.ks)
+        out[f"coverage@{k}"] = catalog_coverage(ranked, self.dataset.n_items, k)
+        out[f"pop_percentile@{k}"] = popularity_percentile(ranked, self.dataset.train_popularity, k)
+        if self.item_vectors is not None:
+            ild = intra_list_diversity(ranked, self.item_vectors, k)
+            if ild is not None:
+                out[f"ild@{k}"] = ild
+        out["examples"] = int(len(targets))
+        return out
+
+    @property
+    def item_vectors(self):
+        """TF-IDF vectors of item text for diversity; None when the dataset has no item text."""
+        if self._item_vectors is None:
+            texts = self.dataset.item_text()
+            if sum(bool(t) for t in texts) >= 2:
+                self._item_vectors = TfidfVectorizer(min_df=1, sublinear_tf=True).fit_transform(texts).tocsr()
+        return self._item_vectors
+
+    def evaluate(self, ranker: Ranker, out: Path | None = None, *, progress: bool = True) -> dict[str, dict]:
+        """Valid and test metrics; with `out`, writes metrics.json and rankings.jsonl there."""
+        valid = self.run(ranker, "valid", progress=progress)
+        test = self.run(ranker, "test", progress=progress)
+        results = {"valid": valid.metrics, "test": test.metrics}
+        if out is not None:
+            self.write(Path(out), results, test)
+        return results
+
+    def write(self, out: Path, results: dict[str, dict], test: SplitResult) -> None:
+        items, users = self.dataset.item_ids, self.dataset.user_ids
+        rows = (
+            {"user": users[u], "target": items[t], "ranked": [items[i] for i in ranked[:20]]}
+            for u, t, ranked in zip(test.examples.users, test.examples.targets, test.ranked)
+        )
+        write_jsonl(out / "rankings.jsonl", rows)
+        write_json(out / "metrics.json", results)

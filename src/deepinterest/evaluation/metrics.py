@@ -1,0 +1,64 @@
+"""Ranking metrics over full rankings. One target per example, so Recall@K = HR@K.
+
+Every function takes `ranked`, an (examples x K) array of item indices, best first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+
+def target_positions(ranked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based position of each target in its ranked list, or -1 when absent."""
+    hits = ranked == np.asarray(targets)[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+
+
+def hit_rate_and_ndcg(ranked: np.ndarray, targets: np.ndarray, ks: list[int]) -> dict[str, float]:
+    """HR@K = share of targets in the top K; NDCG@K = mean of 1/log2(position + 2) over those hits."""
+    if ranked.shape[1] < max(ks):
+        raise ValueError(f"ranked lists have {ranked.shape[1]} items, fewer than K={max(ks)}")
+    positions = target_positions(ranked, targets)
+    out: dict[str, float] = {}
+    for k in sorted(ks):
+        hit = (positions >= 0) & (positions < k)
+        gain = np.where(hit, 1.0 / np.log2(np.where(hit, positions, 0) + 2.0), 0.0)
+        out[f"hr@{k}"] = float(hit.mean())
+        out[f"ndcg@{k}"] = float(gain.mean())
+    return out
+
+
+def catalog_coverage(ranked: np.ndarray, n_items: int, k: int) -> float:
+    """Share of the catalog that appears in at least one top-K list."""
+    return float(np.unique(ranked[:, :k]).size / n_items)
+
+
+def popularity_percentile(ranked: np.ndarray, train_counts: np.ndarray, k: int) -> float:
+    """Mean popularity percentile of recommended items (1.0: the most popular item; 0: the least).
+
+    An item's percentile is the share of items strictly less popular than it in the training part.
+    """
+    percentile = np.searchsorted(np.sort(train_counts), train_counts, side="left") / max(len(train_counts) - 1, 1)
+    return float(percentile[ranked[:, :k]].mean())
+
+
+def intra_list_diversity(ranked: np.ndarray, item_vectors: sparse.csr_matrix, k: int) -> float | None:
+    """Mean pairwise cosine distance within each top-K list, over items that have text.
+
+    Uses ||sum x||^2 = sum ||x||^2 + sum_{i != j} x_i.x_j on L2-normalised rows, so no K x K loop.
+    Lists with fewer than two items with text are left out; None when no list qualifies.
+    """
+    top = ranked[:, :k]
+    has_text = np.asarray(item_vectors.multiply(item_vectors).sum(axis=1)).ravel() > 0
+    n_text = has_text[top].sum(axis=1)
+    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
+    indicator = sparse.csr_matrix((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], item_vectors.shape[0]))
+    summed = indicator @ item_vectors
+    squared_norm = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
+    pairs = n_text * (n_text - 1)
+    usable = pairs > 0
+    if not usable.any():
+        return None
+    mean_similarity = (squared_norm[usable] - n_text[usable]) / pairs[usable]
+    return float((1.0 - mean_similarity).mean())

@@ -1,0 +1,1 @@
+"""Pipeline stage: labeling (see DESIGN.md)."""

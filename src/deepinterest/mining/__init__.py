@@ -1,0 +1,1 @@
+"""Pipeline stage: mining (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Pipeline stage: model (see DESIGN.md)."""
