@@ -74,7 +74,9 @@ def train_sasrec(
     if len(inputs) == 0:
         raise ValueError("no training sequence has two or more items")
 
-    settings = {"config": config.model_dump(mode="json"), "seed": seed, "n_items": n_items, "users": len(inputs)}
+    # What a checkpoint must share to be resumed; epochs and patience may grow between runs.
+    model_settings = config.model_dump(mode="json", exclude={"epochs", "patience", "threads", "device"})
+    settings = {"config": model_settings, "seed": seed, "n_items": n_items, "users": len(inputs)}
     log = {"settings": settings, "epochs": [], "best_epoch": None, "best_valid_ndcg@10": -1.0, "train_seconds": 0.0}
     checkpoint, best_path = out / "checkpoint", out / "model.safetensors"
     if (checkpoint / "trainer_state.json").exists():

@@ -21,13 +21,17 @@ def open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
-def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, stripped line), skipping blank lines."""
+def numbered_lines(path: Path, *, keep_spaces: bool = False) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line), skipping blank lines.
+
+    Lines are stripped of surrounding whitespace, or only of the line ending with keep_spaces
+    (tab-separated files, where a trailing empty field is still a field).
+    """
     try:
         with open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
-                line = line.strip()
-                if line:
+                line = line.rstrip("\r\n") if keep_spaces else line.strip()
+                if line.strip():
                     yield number, line
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise DataFormatError(path, f"cannot read file: {exc}") from exc

@@ -51,7 +51,7 @@ def load_recbole(path: Path) -> RawDataset:
 
 def _atomic_rows(path: Path) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
     """Parse a RecBole atomic file: header `name:type` fields, then rows of the same width."""
-    lines = numbered_lines(path)
+    lines = numbered_lines(path, keep_spaces=True)
     first = next(lines, None)
     if first is None:
         raise DataFormatError(path, "empty file")

@@ -1,0 +1,51 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from deepinterest.evaluation.metrics import (
+    catalog_coverage,
+    hit_rate_and_ndcg,
+    intra_list_diversity,
+    popularity_percentile,
+    target_positions,
+)
+
+
+def test_hit_rate_and_ndcg_match_hand_computed_values():
+    ranked = np.array([[3, 1, 2, 0], [0, 1, 2, 3], [2, 3, 1, 0]])
+    targets = np.array([1, 3, 5])  # positions 1, 3, absent
+    assert target_positions(ranked, targets).tolist() == [1, 3, -1]
+    m = hit_rate_and_ndcg(ranked, targets, [1, 2, 4])
+    assert m["hr@1"] == 0.0
+    assert m["hr@2"] == pytest.approx(1 / 3)
+    assert m["ndcg@2"] == pytest.approx((1 / math.log2(3)) / 3)
+    assert m["hr@4"] == pytest.approx(2 / 3)
+    assert m["ndcg@4"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / 3)
+
+
+def test_first_position_gains_one():
+    m = hit_rate_and_ndcg(np.array([[7, 1]]), np.array([7]), [1])
+    assert m == {"hr@1": 1.0, "ndcg@1": 1.0}
+
+
+def test_k_larger_than_list_is_refused():
+    with pytest.raises(ValueError, match="fewer than K"):
+        hit_rate_and_ndcg(np.zeros((2, 5), dtype=int), np.zeros(2), [10])
+
+
+def test_coverage_and_popularity_percentile():
+    ranked = np.array([[0, 1, 9], [0, 2, 9]])
+    assert catalog_coverage(ranked, n_items=10, k=2) == pytest.approx(3 / 10)
+    counts = np.array([5, 1, 1, 3])  # percentiles: 3/3, 0, 0, 2/3
+    assert popularity_percentile(np.array([[0, 3], [1, 2]]), counts, k=2) == pytest.approx((1 + 2 / 3) / 4)
+
+
+def test_intra_list_diversity_hand_computed():
+    # Items 0 and 1 identical, item 2 orthogonal, item 3 without text.
+    vectors = sparse.csr_matrix(np.array([[1.0, 0], [1.0, 0], [0, 1.0], [0, 0]]))
+    # List A = {0, 1, 2}: distances 0, 1, 1 -> 2/3. List B = {0, 3}: one item with text -> left out.
+    ild = intra_list_diversity(np.array([[0, 1, 2], [0, 3, 3]])[:1], vectors, k=3)
+    assert ild == pytest.approx(2 / 3)
+    assert intra_list_diversity(np.array([[0, 3]]), vectors, k=2) is None
