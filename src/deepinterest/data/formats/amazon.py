@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.formats.reading import find_one, json_records, require, text_or_none
+from deepinterest.data.formats.reading import clean_text, find_one, json_records, require
 from deepinterest.data.schema import RawDataset, interactions_frame, items_frame
 
 ItemParser = Callable[[dict[str, Any]], dict[str, str | None]]
@@ -138,9 +138,9 @@ def _read_meta(path: Path | None, key: str, parse: ItemParser, *, python_literal
 
 def _item_2014(r: dict[str, Any]) -> dict[str, str | None]:
     return {
-        "title": _text(r.get("title")),
-        "description": _text(r.get("description")),
-        "brand": _text(r.get("brand")),
+        "title": clean_text(r.get("title")),
+        "description": clean_text(r.get("description")),
+        "brand": clean_text(r.get("brand")),
         "categories": _categories(r.get("categories")),
         "image_url": _first(r.get("imUrl")),
     }
@@ -148,9 +148,9 @@ def _item_2014(r: dict[str, Any]) -> dict[str, str | None]:
 
 def _item_2018(r: dict[str, Any]) -> dict[str, str | None]:
     return {
-        "title": _text(r.get("title")),
-        "description": _text(r.get("description")),
-        "brand": _text(r.get("brand")),
+        "title": clean_text(r.get("title")),
+        "description": clean_text(r.get("description")),
+        "brand": clean_text(r.get("brand")),
         "categories": _categories(r.get("category")),
         "image_url": _first(r.get("imageURLHighRes")) or _first(r.get("imageURL")),
     }
@@ -159,20 +159,14 @@ def _item_2018(r: dict[str, Any]) -> dict[str, str | None]:
 def _item_2023(r: dict[str, Any]) -> dict[str, str | None]:
     details = r.get("details") if isinstance(r.get("details"), dict) else {}
     return {
-        "title": _text(r.get("title")),
-        "description": _text(r.get("description")),
+        "title": clean_text(r.get("title")),
+        "description": clean_text(r.get("description")),
         # `store` is the seller shown on the page; details["Brand"] exists only for some items.
-        "brand": _text(r.get("store")) or _text(details.get("Brand")),
+        "brand": clean_text(r.get("store")) or clean_text(details.get("Brand")),
         # categories is often empty in 2023; main_category is then the only category known.
-        "categories": _categories(r.get("categories")) or _text(r.get("main_category")),
+        "categories": _categories(r.get("categories")) or clean_text(r.get("main_category")),
         "image_url": _image_2023(r.get("images")),
     }
-
-
-def _text(value: Any) -> str | None:
-    """Flatten to text and decode HTML entities (titles like 'Salt &amp; Pepper')."""
-    text = text_or_none(value)
-    return html.unescape(text) if text is not None else None
 
 
 def _flatten(value: Any) -> Iterator[str]:

@@ -6,11 +6,10 @@ Optional beside it: `<Name>.item.json` = {item: {title, description, brand, cate
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.formats.reading import find_one, json_document, read_id_map, text_or_none
+from deepinterest.data.formats.reading import clean_text, find_one, json_document, optional_id_map
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS, RawDataset, interactions_frame, items_frame
 
 
@@ -18,8 +17,8 @@ def load_lcrec(path: Path) -> RawDataset:
     inter = path if path.is_file() else find_one(path, ("*.inter.json",), what="LC-Rec .inter.json")
     stem = inter.name.removesuffix(".inter.json")
     folder = inter.parent
-    item_ids = _optional_map(folder / f"{stem}.item2id")
-    user_ids = _optional_map(folder / f"{stem}.user2id")
+    item_ids = optional_id_map(folder / f"{stem}.item2id")
+    user_ids = optional_id_map(folder / f"{stem}.user2id")
 
     sequences = json_document(inter)
     if not isinstance(sequences, dict):
@@ -41,15 +40,7 @@ def load_lcrec(path: Path) -> RawDataset:
         for key, record in meta.items():
             if not isinstance(record, dict):
                 raise DataFormatError(meta_path, f"item {key!r}: expected an object")
-            row = {c: _unescaped(text_or_none(record.get(c))) for c in ITEM_TEXT_COLUMNS}
+            row = {c: clean_text(record.get(c)) for c in ITEM_TEXT_COLUMNS}
             rows.append({"item": item_ids.get(str(key), str(key)), **row})
     return RawDataset(interactions_frame(users, items), items_frame(rows))
 
-
-def _optional_map(path: Path) -> dict[str, str]:
-    return read_id_map(path) if path.exists() else {}
-
-
-def _unescaped(text: str | None) -> str | None:
-    # These exports keep the HTML entities of the 2014 metadata ("AT&amp;T").
-    return html.unescape(text) if text else text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,12 @@ def text_or_none(value: Any) -> str | None:
     return str(value)
 
 
+def clean_text(value: Any) -> str | None:
+    """text_or_none, with HTML entities decoded (Amazon metadata keeps them: 'AT&amp;T')."""
+    text = text_or_none(value)
+    return html.unescape(text) if text is not None else None
+
+
 def find_one(folder: Path, patterns: tuple[str, ...], *, what: str, required: bool = True) -> Path | None:
     """Find the single file in `folder` matching one of `patterns` (glob), in order of preference."""
     for pattern in patterns:
@@ -116,3 +123,8 @@ def read_id_map(path: Path) -> dict[str, str]:
             raise DataFormatError(path, f"integer id {internal} appears twice", number)
         mapping[internal] = original
     return mapping
+
+
+def optional_id_map(path: Path) -> dict[str, str]:
+    """read_id_map, or {} when the file is absent (the ids are then the original ones)."""
+    return read_id_map(path) if path.exists() else {}

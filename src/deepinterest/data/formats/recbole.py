@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.formats.reading import find_one, numbered_lines, read_id_map
+from deepinterest.data.formats.reading import find_one, numbered_lines, optional_id_map
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS, RawDataset, interactions_frame, items_frame
 
 _ITEM_FIELD_ALIASES = {"title": "title", "description": "description", "brand": "brand",
@@ -20,8 +20,8 @@ _ITEM_FIELD_ALIASES = {"title": "title", "description": "description", "brand": 
 def load_recbole(path: Path) -> RawDataset:
     inter = path if path.is_file() else find_one(path, ("*.inter",), what="RecBole .inter")
     stem, folder = inter.stem, inter.parent
-    item_ids = read_id_map(folder / f"{stem}.item2id") if (folder / f"{stem}.item2id").exists() else {}
-    user_ids = read_id_map(folder / f"{stem}.user2id") if (folder / f"{stem}.user2id").exists() else {}
+    item_ids = optional_id_map(folder / f"{stem}.item2id")
+    user_ids = optional_id_map(folder / f"{stem}.user2id")
 
     header, rows = _atomic_rows(inter)
     user_col, item_col = _column(header, "user_id", inter), _column(header, "item_id", inter)
