@@ -49,3 +49,15 @@ def test_intra_list_diversity_hand_computed():
     ild = intra_list_diversity(np.array([[0, 1, 2], [0, 3, 3]])[:1], vectors, k=3)
     assert ild == pytest.approx(2 / 3)
     assert intra_list_diversity(np.array([[0, 3]]), vectors, k=2) is None
+
+
+def test_deterministic_topk_equals_a_stable_full_sort():
+    import torch
+
+    from deepinterest.evaluation.harness import deterministic_topk
+
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 6, (64, 40), generator=generator).float()  # many ties
+    scores[:8] = torch.rand(8, 40, generator=generator)  # and rows without ties
+    expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :10]
+    assert torch.equal(deterministic_topk(scores, 10), expected)

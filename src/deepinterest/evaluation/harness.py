@@ -53,8 +53,24 @@ class ScoreRanker:
             rows = [r for r, h in enumerate(histories) for _ in h]
             cols = [i for h in histories for i in h]
             scores[rows, cols] = -torch.inf
-        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-        return order.cpu().numpy()
+        return deterministic_topk(scores, k).cpu().numpy()
+
+
+def deterministic_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Top-k indices per row, ties broken towards the lower index: the first k of a stable sort.
+
+    topk is much cheaper than a full sort; only rows with a tie across the k-th place (common for
+    count-based scores) fall back to the stable sort.
+    """
+    values, indices = torch.topk(scores, k, dim=1)
+    # Order the k winners by (score desc, index asc): sort by index, then stable-sort by score.
+    by_index = torch.sort(indices, dim=1).indices
+    indices, values = indices.gather(1, by_index), values.gather(1, by_index)
+    indices = indices.gather(1, torch.sort(values, dim=1, descending=True, stable=True).indices)
+    tied = (scores >= values.min(dim=1, keepdim=True).values).sum(dim=1) > k
+    if tied.any():
+        indices[tied] = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices[:, :k]
+    return indices
 
 
 @dataclass

@@ -33,11 +33,16 @@ class SASRec(nn.Module):
             self.item_embedding.weight[0].zero_()
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: (batch x max_len) embedding rows (0 = pad). Returns hidden states (batch x len x d)."""
+        """tokens: (batch x width) embedding rows (0 = pad), left-padded, width <= max_len.
+
+        A batch may be narrower than max_len (only as wide as its longest sequence): positions are
+        counted from the right, so the result equals that of the same batch padded to max_len.
+        """
         batch, length = tokens.shape
         valid = tokens > 0
         positions = torch.arange(length, device=tokens.device)
-        x = self.item_embedding(tokens) * self.scale + self.position_embedding(positions)
+        absolute = positions + (self.max_len - length)
+        x = self.item_embedding(tokens) * self.scale + self.position_embedding(absolute)
         x = self.dropout(x) * valid.unsqueeze(-1)
         # Causal attention over real items; a position may always see itself, so no row is empty.
         causal = positions[None, :] <= positions[:, None]
@@ -50,13 +55,14 @@ class SASRec(nn.Module):
         return hidden @ self.item_embedding.weight[1:].T
 
     def encode_histories(self, histories: list[list[int]]) -> torch.Tensor:
-        """Left-pad histories (item indices) to max_len as embedding rows."""
+        """Left-pad histories (item indices) to the longest one (at most max_len) as embedding rows."""
         device = self.item_embedding.weight.device
-        tokens = torch.zeros(len(histories), self.max_len, dtype=torch.long)
+        width = max(1, min(self.max_len, max(len(h) for h in histories)))
+        tokens = torch.zeros(len(histories), width, dtype=torch.long)
         for row, history in enumerate(histories):
-            recent = history[-self.max_len:]
+            recent = history[-width:]
             if recent:
-                tokens[row, self.max_len - len(recent):] = torch.as_tensor(recent) + 1
+                tokens[row, width - len(recent):] = torch.as_tensor(recent) + 1
         return tokens.to(device)
 
     @torch.no_grad()

@@ -37,6 +37,21 @@ def training_tensors(train_sequences: list[list[int]], max_len: int) -> tuple[to
     return inputs, targets
 
 
+def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator,
+                            pool: int = 50) -> list[torch.Tensor]:
+    """Random batches of similar length, so a batch is only as wide as its longest sequence.
+
+    Shuffle, sort by length within pools of `pool` batches, cut into batches, shuffle the batches:
+    most sequences are short, and padding every batch to max_len wastes most of the work.
+    """
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for chunk in order.split(batch_size * pool):
+        chunk = chunk[torch.sort(lengths[chunk], stable=True).indices]
+        batches.extend(chunk.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
+
 def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
     hidden = model(inputs)
     keep = targets >= 0
@@ -71,6 +86,7 @@ def train_sasrec(
     model = SASRec(n_items, config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
     inputs, targets = training_tensors(train_sequences, config.max_len)
+    lengths = (inputs > 0).sum(dim=1)
     if len(inputs) == 0:
         raise ValueError("no training sequence has two or more items")
 
@@ -96,8 +112,10 @@ def train_sasrec(
             torch.manual_seed(seed * 100_003 + epoch)
             model.train()
             total, batches = 0.0, 0
-            for index in torch.randperm(len(inputs), generator=generator).split(config.batch_size):
-                loss = sequence_loss(model, inputs[index].to(device), targets[index].to(device), config.loss)
+            for index in length_bucketed_batches(lengths, config.batch_size, generator):
+                width = int(lengths[index].max())
+                batch_inputs, batch_targets = inputs[index, -width:], targets[index, -width:]
+                loss = sequence_loss(model, batch_inputs.to(device), batch_targets.to(device), config.loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
