@@ -8,12 +8,14 @@ import typer
 
 from deepinterest import __version__
 from deepinterest.cli import baseline, data
+from deepinterest.cli.tokenize import tokenize
 from deepinterest.cli.common import console, user_errors
 
 app = typer.Typer(help="deepinterest: generative recommendation with deep interests (DeepInterestGR).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(data.app, name="data")
 app.add_typer(baseline.app, name="baseline")
+app.command()(tokenize)
 
 
 @app.command()

@@ -2,10 +2,19 @@
 
 from deepinterest.config.schema import (
     DataConfig,
+    EmbeddingConfig,
     EvalConfig,
     ExperimentConfig,
+    FusionConfig,
+    ItemTextConfig,
+    RQKMeansConfig,
+    RQVAEConfig,
     SASRecConfig,
+    TokenizerConfig,
 )
 from deepinterest.config.loading import load_config, apply_overrides
 
-__all__ = ["DataConfig", "EvalConfig", "ExperimentConfig", "SASRecConfig", "load_config", "apply_overrides"]
+__all__ = [
+    "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig",
+    "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "TokenizerConfig", "load_config", "apply_overrides",
+]

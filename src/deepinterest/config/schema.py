@@ -53,9 +53,70 @@ class SASRecConfig(Section):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
 
 
+class EmbeddingConfig(Section):
+    backend: Literal["sentence-transformers", "hf", "openai"] = Field(
+        "sentence-transformers", description="sentence-transformers model, local Hugging Face encoder, or an OpenAI-compatible endpoint")
+    model: str | None = Field(None, description="model name or local path; None: the offline all-MiniLM-L6-v2 package")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
+    batch_size: int = Field(64, ge=1)
+    max_length: int = Field(256, ge=8, description="tokens per text for local encoders")
+    timeout: float = Field(60.0, gt=0)
+    cache: Path | None = Field(None, description="SQLite embedding cache; None: $DEEPINTEREST_CACHE or ~/.cache/deepinterest")
+    device: str = "auto"
+
+
+class ItemTextConfig(Section):
+    fields: list[Literal["title", "brand", "categories", "description"]] = Field(
+        default_factory=lambda: ["title", "brand", "categories", "description"])
+    description_chars: int = Field(300, ge=0, description="trim descriptions to this many characters")
+
+
+class FusionConfig(Section):
+    method: Literal["concat", "projection"] = Field("concat", description="weighted concatenation or a learned projection")
+    interest_weight: float = Field(0.5, ge=0, description="weight of the interest vector against the text vector")
+    projection_dim: int = Field(256, ge=8)
+    projection_steps: int = Field(500, ge=1)
+
+
+class RQVAEConfig(Section):
+    hidden: list[int] = Field(default_factory=lambda: [512, 256, 128])
+    latent_dim: int = Field(32, ge=2)
+    epochs: int = Field(400, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    commitment: float = Field(0.25, ge=0)
+    ema_decay: float = Field(0.99, gt=0, lt=1)
+    kmeans_iters: int = Field(20, ge=1)
+    dead_code_threshold: float = Field(2.0, ge=0, description="EMA usage under which a code is revived from the batch")
+    sinkhorn_epsilon: float | None = Field(0.003, description="Sinkhorn balancing of the last level at assignment (None: off)")
+    sinkhorn_iters: int = Field(50, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class RQKMeansConfig(Section):
+    niter: int = Field(25, ge=1)
+    nredo: int = Field(1, ge=1)
+    balanced_last_level: bool = Field(True, description="Sinkhorn-balance the last level (as in RQ-VAE)")
+
+
+class TokenizerConfig(Section):
+    method: Literal["rqvae", "rqkmeans"] = "rqvae"
+    levels: int = Field(3, ge=1)
+    codebook_size: int = Field(256, ge=2)
+    text: ItemTextConfig = Field(default_factory=ItemTextConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    rqvae: RQVAEConfig = Field(default_factory=RQVAEConfig)
+    rqkmeans: RQKMeansConfig = Field(default_factory=RQKMeansConfig)
+    device: str = "auto"
+
+
 class ExperimentConfig(Section):
     name: str = "experiment"
     seed: int = 42
     data: DataConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
     sasrec: SASRecConfig = Field(default_factory=SASRecConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)

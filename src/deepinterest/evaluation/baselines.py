@@ -10,7 +10,7 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_json
 from deepinterest.evaluation.harness import Evaluator, ScoreRanker
 from deepinterest.model.popularity import PopularityModel
-from deepinterest.training.device import peak_memory_mb, resolve_device
+from deepinterest.config.runtime import peak_memory_mb, resolve_device
 from deepinterest.training.sasrec import train_sasrec
 
 

@@ -1,4 +1,4 @@
-"""Pick the torch device from config ("auto" prefers CUDA, then MPS, then CPU)."""
+"""Runtime settings every stage resolves the same way: the torch device and peak memory."""
 
 from __future__ import annotations
 

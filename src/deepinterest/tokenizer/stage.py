@@ -1,0 +1,98 @@
+"""`deepinterest tokenize`: item embeddings (+ deep interests) -> RQ-VAE or RQ-KMeans -> SID catalog."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from deepinterest.config import ExperimentConfig
+from deepinterest.config.runtime import resolve_device
+from deepinterest.data.dataset import PreparedDataset
+from deepinterest.data.io import atomic_dir, write_json
+from deepinterest.tokenizer.catalog import SIDCatalog
+from deepinterest.tokenizer.embedding import embed_texts
+from deepinterest.tokenizer.fusion import fuse
+from deepinterest.tokenizer.item_text import interest_texts, item_texts
+from deepinterest.tokenizer.quantize import usage_and_perplexity
+from deepinterest.tokenizer.report import plot_code_usage
+from deepinterest.tokenizer.rqkmeans import train_rqkmeans
+from deepinterest.tokenizer.rqvae import train_rqvae
+
+
+class NonFiniteEmbeddingError(ValueError):
+    """Embeddings with NaN or infinite values: quantizing them would silently corrupt the SIDs."""
+
+
+def item_vectors(dataset: PreparedDataset, config: ExperimentConfig, interests: Path | None,
+                 progress: bool = True) -> tuple[np.ndarray, dict]:
+    """The vectors to quantize: text embeddings, fused with interest embeddings when given."""
+    tok = config.tokenizer
+    texts = item_texts(dataset, tok.text)
+    vectors, info = embed_texts(texts, tok.embedding, label="item text", progress=progress)
+    info = {"embedding": info, "empty_text_items": sum(1 for t in texts if not t)}
+    if interests is not None:
+        words = interest_texts(Path(interests), dataset.item_ids)
+        has = np.array([bool(w) for w in words])
+        interest_vectors = np.zeros_like(vectors)
+        if has.any():
+            found, _ = embed_texts([w for w in words if w], tok.embedding, label="interests", progress=progress)
+            interest_vectors = np.zeros((len(words), found.shape[1]), dtype=np.float32)
+            interest_vectors[has] = found
+        vectors = fuse(vectors, interest_vectors, tok.fusion, seed=config.seed)
+        info.update(items_with_interests=int(has.sum()), fusion=tok.fusion.method)
+    check_finite(vectors, dataset.item_ids)
+    return vectors, info
+
+
+def check_finite(vectors: np.ndarray, item_ids: list[str]) -> None:
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if len(bad):
+        shown = ", ".join(item_ids[i] for i in bad[:20])
+        more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise NonFiniteEmbeddingError(f"NaN or infinite embeddings for {len(bad)} item(s): {shown}{more}")
+
+
+def quantize(vectors: np.ndarray, config: ExperimentConfig, progress: bool = True) -> tuple[np.ndarray, dict]:
+    tok = config.tokenizer
+    if tok.method == "rqkmeans":
+        return train_rqkmeans(vectors, tok.levels, tok.codebook_size, tok.rqkmeans, seed=config.seed,
+                              sinkhorn_epsilon=tok.rqvae.sinkhorn_epsilon, sinkhorn_iters=tok.rqvae.sinkhorn_iters)
+    return train_rqvae(vectors, tok.levels, tok.codebook_size, tok.rqvae, seed=config.seed,
+                       device=resolve_device(tok.device), progress=progress)
+
+
+def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | None = None,
+             progress: bool = True) -> dict:
+    started = time.perf_counter()
+    dataset = PreparedDataset(data)
+    tok = config.tokenizer
+    vectors, info = item_vectors(dataset, config, interests, progress)
+    embedded = time.perf_counter()
+    codes, train_log = quantize(vectors, config, progress)
+    catalog = SIDCatalog.build(codes, tok.codebook_size, dataset.item_ids)
+    usage, perplexity = usage_and_perplexity(catalog.codes, tok.codebook_size)
+    summary = {
+        "items": catalog.n_items, "levels": catalog.levels, "codebook_size": tok.codebook_size,
+        **catalog.collision_stats(), "codebook_usage": usage, "perplexity": perplexity,
+        "suffix_size": catalog.suffix_size, "vocab_size": catalog.vocab_size, "method": tok.method,
+        "interests": str(interests) if interests else None, **info,
+        "embed_seconds": round(embedded - started, 2), "quantize_seconds": round(time.perf_counter() - embedded, 2),
+    }
+    with atomic_dir(out) as stage:
+        catalog.save(stage)
+        pl.DataFrame({
+            "item_idx": np.arange(catalog.n_items, dtype=np.int32), "item": dataset.item_ids,
+            "sid": [catalog.sid_string(i) for i in range(catalog.n_items)],
+            "codes": catalog.codes.tolist(), "suffix": catalog.suffix,
+        }).write_parquet(stage / "sids.parquet")
+        np.save(stage / "item_vectors.npy", vectors, allow_pickle=False)
+        plot_code_usage(catalog.codes, tok.codebook_size, stage / "code_usage.png",
+                        f"{tok.method}: {catalog.n_items} items, collision rate {summary['collision_rate']:.3f}")
+        write_json(stage / "train_log.json", train_log)
+        write_json(stage / "config.json", config.model_dump(mode="json"))
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        write_json(stage / "summary.json", summary)
+    return summary
