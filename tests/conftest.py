@@ -22,3 +22,12 @@ def office(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data") / "office"
     prepare(DataConfig(source="office"), out)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_embedding_cache(tmp_path_factory):
+    """Tests never read or write the user's embedding cache."""
+    import os
+
+    os.environ["DEEPINTEREST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,109 @@
+"""`deepinterest tokenize` end to end on real Office items, and its handling of bad input."""
+
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from deepinterest.config import DataConfig, FusionConfig, load_config
+from deepinterest.data.dataset import PreparedDataset
+from deepinterest.data.prepare import prepare
+from deepinterest.tokenizer.catalog import SIDCatalog
+from deepinterest.tokenizer.fusion import fuse
+from deepinterest.tokenizer.item_text import interest_texts
+from deepinterest.tokenizer.stage import NonFiniteEmbeddingError, check_finite, tokenize
+
+from embedding_server import EmbeddingServer
+
+SMALL_RQVAE = ["tokenizer.codebook_size=32", "tokenizer.rqvae.epochs=15", "tokenizer.rqvae.hidden=[128, 64]",
+               "tokenizer.rqvae.latent_dim=16"]
+
+
+@pytest.mark.parametrize("method,overrides", [("rqkmeans", ["tokenizer.codebook_size=64"]), ("rqvae", SMALL_RQVAE)])
+def test_office_catalog_is_one_to_one_with_its_health_figures(office, tmp_path, method, overrides):
+    config = load_config(None, [f"tokenizer.method={method}", *overrides])
+    summary = tokenize(office, tmp_path / method, config, progress=False)
+    data = PreparedDataset(office)
+    catalog = SIDCatalog.load(tmp_path / method, data.item_ids)
+    assert summary["items"] == catalog.n_items == 2420 and summary["levels"] == 3
+    assert [catalog.decode(catalog.tokens(i)) for i in range(catalog.n_items)] == list(range(2420))
+    sids = pl.read_parquet(tmp_path / method / "sids.parquet")["sid"]
+    assert sids.n_unique() == 2420
+    size = summary["codebook_size"]
+    assert summary["collision_rate"] == pytest.approx(float((catalog.suffix >= 0).mean()))
+    assert len(summary["codebook_usage"]) == 3 and all(0 < u <= 1 for u in summary["codebook_usage"])
+    assert summary["codebook_usage"][0] > 0.5
+    assert all(1 <= p <= size for p in summary["perplexity"])
+    assert (tmp_path / method / "code_usage.png").read_bytes()[:4] == b"\x89PNG"
+    assert summary["seconds"] > 0 and summary["embedding"]["dim"] == 384
+    assert json.loads((tmp_path / method / "summary.json").read_text())["max_bucket"] == summary["max_bucket"]
+
+
+def test_items_with_empty_text_still_get_unique_sids(tmp_path):
+    rows = [(f"u{u}", f"i{(u + k) % 12}") for u in range(12) for k in range(4)]
+    pl.DataFrame(rows, schema=["user", "item"], orient="row").write_csv(tmp_path / "interactions.csv")
+    titles = ["", "", "", "red wool scarf", "blue wool scarf", "green tea", "black tea", "oolong tea",
+              "hiking boots", "running shoes", "tennis ball", "chess set"]
+    pl.DataFrame({"item": [f"i{i}" for i in range(12)], "title": titles}).write_csv(tmp_path / "items.csv")
+    prepare(DataConfig(format="csv", path=tmp_path, kcore=0), tmp_path / "data")
+    config = load_config(None, ["tokenizer.method=rqkmeans", "tokenizer.codebook_size=4", "tokenizer.levels=2"])
+    summary = tokenize(tmp_path / "data", tmp_path / "sid", config, progress=False)
+    assert summary["empty_text_items"] == 3 and summary["items"] == 12
+    sids = pl.read_parquet(tmp_path / "sid" / "sids.parquet")
+    assert sids["sid"].n_unique() == 12
+    empty = sids.filter(pl.col("item").is_in(["i0", "i1", "i2"]))
+    assert empty["codes"].to_list()[0] == empty["codes"].to_list()[1]  # same (empty) text, same code...
+    assert empty["suffix"].to_list() == [0, 1, 2]  # ...told apart by the suffix
+
+
+def test_non_finite_embeddings_stop_the_stage_with_item_ids(office, tmp_path):
+    def broken(texts):  # an endpoint that answers NaN for phones
+        return [[math.nan] * 8 if "Phone" in t else [1.0] + [0.0] * 7 for t in texts]
+
+    with EmbeddingServer(broken) as server:
+        config = load_config(None, ["tokenizer.embedding.backend=openai", f"tokenizer.embedding.base_url={server.url}",
+                                    "tokenizer.embedding.model=broken", "tokenizer.method=rqkmeans"])
+        with pytest.raises(NonFiniteEmbeddingError, match=r"NaN or infinite embeddings for \d+ item\(s\): 0, 1, 2"):
+            tokenize(office, tmp_path / "sid", config, progress=False)
+    assert not (tmp_path / "sid").exists()
+    with pytest.raises(NonFiniteEmbeddingError, match="b"):
+        check_finite(np.array([[0.0], [np.inf]]), ["a", "b"])
+
+
+def test_interest_texts_keep_only_rldi_kept_interests_by_confidence(tmp_path):
+    pl.DataFrame({"item": ["0", "0", "0", "5"], "interest": ["home office calls", "good quality", "elderly users", "x"],
+                  "keep": [True, False, True, True], "confidence": [0.6, 0.9, 0.8, 0.5]}).write_parquet(tmp_path / "i.parquet")
+    assert interest_texts(tmp_path / "i.parquet", ["0", "1", "5"]) == ["elderly users; home office calls", "", "x"]
+    with pytest.raises(ValueError, match="none of its items"):
+        interest_texts(tmp_path / "i.parquet", ["a", "b"])
+
+
+@pytest.mark.parametrize("method", ["concat", "projection"])
+def test_fusion_paths(method):
+    generator = np.random.default_rng(0)
+    text = generator.normal(size=(50, 12)).astype(np.float32)
+    interests = generator.normal(size=(50, 6)).astype(np.float32)
+    interests[:10] = 0  # items without interests
+    fused = fuse(text, interests, FusionConfig(method=method, interest_weight=0.5, projection_dim=8, projection_steps=300))
+    if method == "concat":
+        assert fused.shape == (50, 18)
+        assert np.allclose(np.linalg.norm(fused[:, :12], axis=1), 1) and np.allclose(fused[:10, 12:], 0)
+        assert np.allclose(np.linalg.norm(fused[10:, 12:], axis=1), 0.5)
+    else:
+        assert fused.shape == (50, 8) and np.isfinite(fused).all()
+        assert np.linalg.matrix_rank(fused) == 8  # a real 8-d projection, not a collapsed one
+
+
+def test_ieid_interests_change_the_catalog(office, tmp_path):
+    data = PreparedDataset(office)
+    interests = pl.DataFrame({"item": data.item_ids[:400], "interest": ["gift for a new home office"] * 200 + ["school supplies for kids"] * 200})
+    interests.write_parquet(tmp_path / "interests.parquet")
+    config = load_config(None, ["tokenizer.method=rqkmeans", "tokenizer.codebook_size=64", "tokenizer.fusion.interest_weight=1.0"])
+    plain = tokenize(office, tmp_path / "plain", config, progress=False)
+    ieid = tokenize(office, tmp_path / "ieid", config, interests=tmp_path / "interests.parquet", progress=False)
+    assert ieid["items_with_interests"] == 400 and "items_with_interests" not in plain
+    codes = pl.read_parquet(tmp_path / "ieid" / "sids.parquet")["codes"].to_list()
+    first = {tuple(c[:1]) for c in codes[:200]}, {tuple(c[:1]) for c in codes[200:400]}
+    assert not first[0] & first[1]  # the two interest groups never share a level-1 code
