@@ -98,7 +98,7 @@ class RQVAEConfig(Section):
 class RQKMeansConfig(Section):
     niter: int = Field(25, ge=1)
     nredo: int = Field(1, ge=1)
-    balanced_last_level: bool = Field(True, description="Sinkhorn-balance the last level (as in RQ-VAE)")
+    balanced_last_levels: int = Field(2, ge=0, description="Sinkhorn-balance this many of the last levels (0: plain k-means)")
 
 
 class TokenizerConfig(Section):

@@ -25,7 +25,7 @@ def train_rqkmeans(vectors: np.ndarray, levels: int, codebook_size: int, config:
         kmeans = faiss.Kmeans(dim, codebook_size, niter=config.niter, nredo=config.nredo, seed=seed + level,
                               max_points_per_centroid=max(256, n // codebook_size + 1), verbose=False)
         kmeans.train(residual)
-        if level == levels - 1 and config.balanced_last_level and sinkhorn_epsilon:
+        if level >= levels - config.balanced_last_levels and sinkhorn_epsilon:
             distances = torch.cdist(torch.from_numpy(residual), torch.from_numpy(kmeans.centroids))
             assigned = sinkhorn_assign(distances, sinkhorn_epsilon, sinkhorn_iters).numpy()
         else:
