@@ -66,3 +66,14 @@ def test_sinkhorn_spreads_items_that_argmin_would_pile_up():
     assert int((distances.argmin(1) == 0).sum()) == 400
     counts = torch.bincount(sinkhorn_assign(distances, 0.01, 100), minlength=8)
     assert int(counts.max()) <= 80 and int(counts.min()) >= 20  # near 50 each
+
+
+def test_unique_last_level_separates_items_that_share_a_prefix():
+    from deepinterest.tokenizer.quantize import assign_last_level
+
+    # Items 0-2 share prefix (5,) and all prefer code 0; item 3 has another prefix and also wants 0.
+    distances = torch.tensor([[0.0, 1.0, 2.0, 3.0], [0.1, 0.2, 2.0, 3.0], [0.1, 3.0, 0.5, 3.0], [0.0, 1.0, 1.0, 1.0]])
+    prefix = np.array([[5], [5], [5], [6]])
+    assert assign_last_level(distances, prefix, "nearest", 0.003, 50).tolist() == [0, 0, 0, 0]
+    # Least total distance with distinct codes in group 5: 0->0, 1->1, 2->2 (0 + 0.2 + 0.5).
+    assert assign_last_level(distances, prefix, "unique", 0.003, 50).tolist() == [0, 1, 2, 0]

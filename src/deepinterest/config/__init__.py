@@ -10,11 +10,12 @@ from deepinterest.config.schema import (
     RQKMeansConfig,
     RQVAEConfig,
     SASRecConfig,
+    SFTConfig,
     TokenizerConfig,
 )
 from deepinterest.config.loading import load_config, apply_overrides
 
 __all__ = [
     "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig",
-    "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "TokenizerConfig", "load_config", "apply_overrides",
+    "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "SFTConfig", "TokenizerConfig", "load_config", "apply_overrides",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 
 def sinkhorn_assign(distances: torch.Tensor, epsilon: float, iters: int) -> torch.Tensor:
@@ -21,6 +22,33 @@ def sinkhorn_assign(distances: torch.Tensor, epsilon: float, iters: int) -> torc
         log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - np.log(k)  # columns sum to 1/k
         log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - np.log(n)  # rows sum to 1/n
     return log_q.argmax(dim=1)
+
+
+def assign_last_level(distances: torch.Tensor, prefix: np.ndarray, mode: str, epsilon: float, iters: int) -> np.ndarray:
+    """Codes of the last level given items x codes distances and each item's earlier codes.
+
+    nearest: the closest code. sinkhorn: balanced code use over all items. unique: within each
+    group of items sharing all earlier codes, distinct codes with the least total distance (a
+    minimum-cost assignment), so a full code is shared only where a group outgrows the codebook.
+    """
+    if mode == "sinkhorn":
+        return sinkhorn_assign(distances, epsilon, iters).cpu().numpy()
+    nearest = distances.argmin(dim=1).cpu().numpy()
+    if mode == "nearest":
+        return nearest
+    if mode != "unique":
+        raise ValueError(f"unknown last-level assignment {mode!r}")
+    codes = nearest.copy()
+    d = distances.detach().cpu().numpy()
+    _, group = np.unique(prefix, axis=0, return_inverse=True)
+    group = group.ravel()
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+    for members in np.split(order, starts[1:]):
+        if len(members) > 1 and len(set(nearest[members])) < len(members):
+            rows, cols = linear_sum_assignment(d[members])  # at most codebook_size rows get distinct codes
+            codes[members[rows]] = cols
+    return codes
 
 
 def usage_and_perplexity(codes: np.ndarray, codebook_size: int) -> tuple[list[float], list[float]]:

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 
 from deepinterest.config import RQKMeansConfig
-from deepinterest.tokenizer.quantize import sinkhorn_assign
+from deepinterest.tokenizer.quantize import assign_last_level, sinkhorn_assign
 
 
 def train_rqkmeans(vectors: np.ndarray, levels: int, codebook_size: int, config: RQKMeansConfig, *,
-                   seed: int, sinkhorn_epsilon: float | None = 0.003, sinkhorn_iters: int = 50) -> tuple[np.ndarray, dict]:
+                   seed: int, last_level: str = "sinkhorn", sinkhorn_epsilon: float = 0.003,
+                   sinkhorn_iters: int = 50) -> tuple[np.ndarray, dict]:
     started = time.perf_counter()
     residual = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = residual.shape
@@ -25,11 +26,13 @@ def train_rqkmeans(vectors: np.ndarray, levels: int, codebook_size: int, config:
         kmeans = faiss.Kmeans(dim, codebook_size, niter=config.niter, nredo=config.nredo, seed=seed + level,
                               max_points_per_centroid=max(256, n // codebook_size + 1), verbose=False)
         kmeans.train(residual)
-        if level >= levels - config.balanced_last_levels and sinkhorn_epsilon:
-            distances = torch.cdist(torch.from_numpy(residual), torch.from_numpy(kmeans.centroids))
+        distances = torch.cdist(torch.from_numpy(residual), torch.from_numpy(kmeans.centroids))
+        if level == levels - 1:
+            assigned = assign_last_level(distances, codes[:, :level], last_level, sinkhorn_epsilon, sinkhorn_iters)
+        elif level > 0 and config.balance_intermediate:
             assigned = sinkhorn_assign(distances, sinkhorn_epsilon, sinkhorn_iters).numpy()
         else:
-            assigned = kmeans.index.search(residual, 1)[1][:, 0]
+            assigned = distances.argmin(dim=1).numpy()
         codes[:, level] = assigned
         residual = residual - kmeans.centroids[assigned]
         inertia.append(float((residual**2).sum(axis=1).mean()))

@@ -16,7 +16,7 @@ from torch import nn
 from vector_quantize_pytorch import ResidualVQ
 
 from deepinterest.config import RQVAEConfig
-from deepinterest.tokenizer.quantize import sinkhorn_assign
+from deepinterest.tokenizer.quantize import assign_last_level
 
 
 def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -45,26 +45,26 @@ class RQVAE(nn.Module):
         return self.decoder(quantized), codes, commit.sum()
 
     @torch.no_grad()
-    def assign(self, x: torch.Tensor, sinkhorn_epsilon: float | None, sinkhorn_iters: int) -> np.ndarray:
-        """Codes per item (items x levels); the last level Sinkhorn-balanced when epsilon is set."""
+    def assign(self, x: torch.Tensor, last_level: str, epsilon: float, iters: int) -> np.ndarray:
+        """Codes per item (items x levels): nearest codes, the last level as `last_level` says."""
         self.eval()
         residual = self.encoder(x)
         codebooks = self.quantizer.codebooks  # levels x codebook_size x latent
-        codes = []
+        codes: list[np.ndarray] = []
         for level, codebook in enumerate(codebooks):
             distances = torch.cdist(residual, codebook)
-            last = level == len(codebooks) - 1
-            if last and sinkhorn_epsilon:
-                chosen = sinkhorn_assign(distances, sinkhorn_epsilon, sinkhorn_iters)
+            if level == len(codebooks) - 1:
+                prefix = np.stack(codes, axis=1) if codes else np.zeros((len(x), 0), dtype=np.int64)
+                chosen = assign_last_level(distances, prefix, last_level, epsilon, iters)
             else:
-                chosen = distances.argmin(dim=1)
+                chosen = distances.argmin(dim=1).cpu().numpy()
             codes.append(chosen)
-            residual = residual - codebook[chosen]
-        return torch.stack(codes, dim=1).cpu().numpy()
-
+            residual = residual - codebook[torch.as_tensor(chosen, device=codebook.device)]
+        return np.stack(codes, axis=1)
 
 def train_rqvae(vectors: np.ndarray, levels: int, codebook_size: int, config: RQVAEConfig, *, seed: int,
-                device: torch.device, progress: bool = True) -> tuple[np.ndarray, dict]:
+                device: torch.device, last_level: str = "sinkhorn", sinkhorn_epsilon: float = 0.003,
+                sinkhorn_iters: int = 50, progress: bool = True) -> tuple[np.ndarray, dict]:
     """Train on the item vectors and return (codes, training log)."""
     torch.manual_seed(seed)
     x = torch.as_tensor(vectors, dtype=torch.float32, device=device)
@@ -95,5 +95,5 @@ def train_rqvae(vectors: np.ndarray, levels: int, codebook_size: int, config: RQ
                 log.append({"epoch": epoch, "recon": total_recon / len(x), "commit": total_commit / len(x)})
                 bar.update(task, info=f"recon {log[-1]['recon']:.5f}")
             bar.advance(task)
-    codes = model.assign(x, config.sinkhorn_epsilon, config.sinkhorn_iters)
+    codes = model.assign(x, last_level, sinkhorn_epsilon, sinkhorn_iters)
     return codes, {"epochs": log, "train_seconds": round(time.perf_counter() - started, 2)}

@@ -57,11 +57,11 @@ def check_finite(vectors: np.ndarray, item_ids: list[str]) -> None:
 
 def quantize(vectors: np.ndarray, config: ExperimentConfig, progress: bool = True) -> tuple[np.ndarray, dict]:
     tok = config.tokenizer
+    last = {"last_level": tok.last_level, "sinkhorn_epsilon": tok.sinkhorn_epsilon, "sinkhorn_iters": tok.sinkhorn_iters}
     if tok.method == "rqkmeans":
-        return train_rqkmeans(vectors, tok.levels, tok.codebook_size, tok.rqkmeans, seed=config.seed,
-                              sinkhorn_epsilon=tok.rqvae.sinkhorn_epsilon, sinkhorn_iters=tok.rqvae.sinkhorn_iters)
+        return train_rqkmeans(vectors, tok.levels, tok.codebook_size, tok.rqkmeans, seed=config.seed, **last)
     return train_rqvae(vectors, tok.levels, tok.codebook_size, tok.rqvae, seed=config.seed,
-                       device=resolve_device(tok.device), progress=progress)
+                       device=resolve_device(tok.device), progress=progress, **last)
 
 
 def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | None = None,
@@ -78,6 +78,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
         "items": catalog.n_items, "levels": catalog.levels, "codebook_size": tok.codebook_size,
         **catalog.collision_stats(), "codebook_usage": usage, "perplexity": perplexity,
         "suffix_size": catalog.suffix_size, "vocab_size": catalog.vocab_size, "method": tok.method,
+        "last_level": tok.last_level,
         "interests": str(interests) if interests else None, **info,
         "embed_seconds": round(embedded - started, 2), "quantize_seconds": round(time.perf_counter() - embedded, 2),
     }

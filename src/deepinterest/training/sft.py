@@ -1,0 +1,141 @@
+"""SFT of a generative recommender on next-SID prediction (sliding windows of the training part).
+
+Runs under `accelerate` (one process, or several with `accelerate launch`): the model, optimizer and
+data loader are prepared by an Accelerator, so DDP on CPUs (gloo) or GPUs needs no code here.
+Validation (valid NDCG@10 through constrained beam search) is a function passed in by the caller
+and runs on the main process; its score is shared with the others for early stopping. Every
+validation writes a resumable checkpoint (safetensors + JSON, no pickle).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch.utils.data import DataLoader
+
+from deepinterest.config import SFTConfig
+from deepinterest.config.runtime import peak_memory_mb
+from deepinterest.data.io import read_json, write_json
+from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.tiger import build_tiger
+from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+
+
+def next_sid_examples(train_sequences: list[list[int]], vocab: SIDVocabulary, max_items: int) -> list[tuple[list[int], list[int]]]:
+    """(history tokens, target tokens) for every training item after a user's first."""
+    examples = []
+    for seq in train_sequences:
+        for position in range(1, len(seq)):
+            examples.append((vocab.history_tokens(seq[:position], max_items), vocab.item_tokens(seq[position])))
+    return examples
+
+
+def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded encoder inputs with their mask, and labels padded with -100 (ignored)."""
+    width = max(len(h) for h, _ in batch)
+    target_width = max(len(t) for _, t in batch)
+    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), target_width), -100, dtype=torch.long)
+    for row, (history, target) in enumerate(batch):
+        input_ids[row, :len(history)] = torch.as_tensor(history)
+        labels[row, :len(target)] = torch.as_tensor(target)
+    return {"input_ids": input_ids, "attention_mask": (input_ids != pad).long(), "labels": labels}
+
+
+def build_model(vocab: SIDVocabulary, config: SFTConfig):
+    return build_tiger(vocab.size, d_model=config.d_model, layers=config.layers, heads=config.heads, d_kv=config.d_kv,
+                       d_ff=config.d_ff, dropout=config.dropout, pad=vocab.pad, eos=vocab.eos)
+
+
+def train_sft(
+    train_sequences: list[list[int]],
+    vocab: SIDVocabulary,
+    config: SFTConfig,
+    validate: Callable[[torch.nn.Module], float],
+    out: Path,
+    *,
+    seed: int = 42,
+    progress: bool = True,
+) -> tuple[torch.nn.Module, dict]:
+    """Returns the best model by the validate score (on every process) and the training log."""
+    out = Path(out)
+    accelerator = Accelerator(cpu=config.device == "cpu")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(seed)
+    model = build_model(vocab, config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    examples = next_sid_examples(train_sequences, vocab, config.max_items)
+    if not examples:
+        raise ValueError("no training sequence has two or more items")
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(examples, batch_size=config.batch_size, shuffle=True, collate_fn=collate, generator=generator)
+    settings = {"config": config.model_dump(mode="json", exclude={"epochs", "patience", "threads", "device", "valid_limit"}),
+                "seed": seed, "vocab_size": vocab.size, "examples": len(examples), "processes": accelerator.num_processes}
+    log = {"settings": settings, "epochs": [], "validations": [], "best_epoch": None, "best_valid_ndcg@10": -1.0,
+           "train_seconds": 0.0}
+    checkpoint, best_path = out / "checkpoint", out / "model.safetensors"
+    if (checkpoint / "trainer_state.json").exists():
+        if read_json(checkpoint / "trainer_state.json")["settings"] != settings:
+            raise ValueError(f"{checkpoint} was made with other settings; use a new --out or delete it")
+        log = load_checkpoint(checkpoint, model, optimizer)
+    steps_done = len(log["epochs"]) * len(loader)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + steps_done + 1) / max(1, config.warmup_steps)))
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    columns = (TextColumn("SFT epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    with Progress(*columns, disable=not (progress and accelerator.is_main_process)) as bar:
+        task = bar.add_task("sft", total=config.epochs, completed=len(log["epochs"]), info="")
+        for epoch in range(len(log["epochs"]) + 1, config.epochs + 1):
+            if log["best_epoch"] is not None and len(log["validations"]) - _best_validation(log) > config.patience:
+                break
+            started = time.perf_counter()
+            generator.manual_seed(seed * 100_003 + epoch)  # the same batches after a resume
+            model.train()
+            total, batches = 0.0, 0
+            for batch in loader:
+                loss = model(**batch).loss
+                optimizer.zero_grad(set_to_none=True)
+                accelerator.backward(loss)
+                optimizer.step()
+                schedule.step()
+                total, batches = total + loss.item(), batches + 1
+            entry = {"epoch": epoch, "loss": round(total / max(batches, 1), 5), "seconds": round(time.perf_counter() - started, 2)}
+            log["epochs"].append(entry)
+            log["train_seconds"] = round(log["train_seconds"] + entry["seconds"], 2)
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                score = _validate_on_main(accelerator, model, validate)
+                log["validations"].append({"epoch": epoch, "valid_ndcg@10": round(score, 5)})
+                if score > log["best_valid_ndcg@10"]:
+                    log["best_valid_ndcg@10"], log["best_epoch"] = score, epoch
+                    if accelerator.is_main_process:
+                        save_weights(best_path, accelerator.unwrap_model(model))
+                log["peak_memory_mb"] = peak_memory_mb()
+                if accelerator.is_main_process:
+                    save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, log)
+                    write_json(out / "train_log.json", log)
+                accelerator.wait_for_everyone()
+            bar.update(task, advance=1, info=f"loss {entry['loss']:.4f}  best valid ndcg@10 {log['best_valid_ndcg@10']:.4f}")
+    accelerator.wait_for_everyone()
+    model = accelerator.unwrap_model(model)
+    load_weights(best_path, model)
+    model.eval()
+    return model, log
+
+
+def _validate_on_main(accelerator: Accelerator, model, validate) -> float:
+    score = torch.zeros(1)
+    if accelerator.is_main_process:
+        score[0] = float(validate(accelerator.unwrap_model(model)))
+    return float(accelerator.reduce(score.to(accelerator.device), reduction="sum").item())
+
+
+def _best_validation(log: dict) -> int:
+    """1-based index of the best validation so far."""
+    return next(i for i, v in enumerate(log["validations"], 1) if v["epoch"] == log["best_epoch"])
