@@ -31,3 +31,14 @@ def private_embedding_cache(tmp_path_factory):
 
     os.environ["DEEPINTEREST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def office_sid(office, tmp_path_factory) -> Path:
+    """A small RQ-KMeans SID catalog of Office (64 codes a level): fast, and real."""
+    from deepinterest.config import load_config
+    from deepinterest.tokenizer.stage import tokenize
+
+    out = tmp_path_factory.mktemp("sid") / "office"
+    tokenize(office, out, load_config(None, ["tokenizer.method=rqkmeans", "tokenizer.codebook_size=64"]), progress=False)
+    return out

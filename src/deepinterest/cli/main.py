@@ -8,6 +8,7 @@ import typer
 
 from deepinterest import __version__
 from deepinterest.cli import baseline, data
+from deepinterest.cli.generative import evaluate, sft
 from deepinterest.cli.tokenize import tokenize
 from deepinterest.cli.common import console, user_errors
 
@@ -16,6 +17,8 @@ app = typer.Typer(help="deepinterest: generative recommendation with deep intere
 app.add_typer(data.app, name="data")
 app.add_typer(baseline.app, name="baseline")
 app.command()(tokenize)
+app.command()(sft)
+app.command()(evaluate)
 
 
 @app.command()

@@ -116,6 +116,8 @@ class TokenizerConfig(Section):
 
 
 class SFTConfig(Section):
+    data: Path | None = Field(None, description="prepared data folder (`deepinterest data prepare`); --data overrides")
+    sid: Path | None = Field(None, description="SID catalog folder (`deepinterest tokenize`); --sid overrides")
     backbone: Literal["tiger"] = Field("tiger", description="tiger: a small T5 trained from scratch (CPU default)")
     d_model: int = Field(128, ge=8)
     layers: int = Field(4, ge=1)

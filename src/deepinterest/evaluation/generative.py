@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
 
 from deepinterest.config import ExperimentConfig
 from deepinterest.config.runtime import peak_memory_mb, resolve_device
@@ -54,7 +55,17 @@ class GenerativeRanker:
         return self.invalid / self.outputs if self.outputs else 0.0
 
 
-def run_sft(data: Path, sid: Path, out: Path, config: ExperimentConfig, *, progress: bool = True) -> dict:
+def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> dict | None:
+    """Train on `config.sft.data` with the catalog `config.sft.sid`, then evaluate (main process only).
+
+    Under `accelerate launch` every process trains; the others return None after training.
+    """
+    data, sid = config.sft.data, config.sft.sid
+    if data is None or sid is None:
+        raise ValueError("SFT needs a prepared data folder and a SID catalog: set sft.data and sft.sid or pass --data/--sid")
+    for folder, what in ((data, "data folder"), (sid, "SID catalog")):
+        if not (Path(folder) / "summary.json").exists():
+            raise FileNotFoundError(f"{folder}: not a {what} (no summary.json)")
     dataset = PreparedDataset(data)
     vocab = SIDVocabulary(SIDCatalog.load(sid, dataset.item_ids))
     evaluator = Evaluator(dataset, config.eval)
@@ -65,7 +76,10 @@ def run_sft(data: Path, sid: Path, out: Path, config: ExperimentConfig, *, progr
         return evaluator.run(ranker, "valid", progress=False, limit=config.sft.valid_limit).metrics["ndcg@10"]
 
     model, log = train_sft(dataset.train_sequences, vocab, config.sft, validate, out, seed=config.seed, progress=progress)
+    if not PartialState().is_main_process:
+        return None
     write_json(Path(out) / "run.json", {"model": "sft", "data": str(Path(data).resolve()), "sid": str(Path(sid).resolve()),
+                                        "processes": log["settings"]["processes"],
                                         "config": config.model_dump(mode="json"), "best_epoch": log["best_epoch"],
                                         "epochs": len(log["epochs"]), "train_seconds": log["train_seconds"],
                                         "seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": peak_memory_mb()})

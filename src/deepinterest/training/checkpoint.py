@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from deepinterest.data.io import atomic_dir, atomic_path, read_json
 
@@ -16,7 +16,7 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     """Write model weights, optimizer state and trainer state (JSON) as one atomic folder."""
     tensors, meta = _flatten_optimizer(optimizer.state_dict())
     with atomic_dir(folder) as stage:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, stage / "model.safetensors")
+        save_model(model, str(stage / "model.safetensors"))
         save_file(tensors, stage / "optimizer.safetensors")
         (stage / "optimizer.json").write_text(json.dumps(meta))
         (stage / "trainer_state.json").write_text(json.dumps(state, indent=2))
@@ -24,20 +24,21 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     device = next(model.parameters()).device
-    model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
+    load_model(model, str(folder / "model.safetensors"), device=str(device))
     tensors = load_file(folder / "optimizer.safetensors", device=str(device))
     optimizer.load_state_dict(_unflatten_optimizer(tensors, read_json(folder / "optimizer.json")))
     return read_json(folder / "trainer_state.json")
 
 
 def save_weights(path: Path, model: torch.nn.Module) -> None:
+    """Weights only; tied tensors (T5's shared embeddings) are stored once by safetensors' save_model."""
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        save_model(model, str(tmp))
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
     device = next(model.parameters()).device
-    model.load_state_dict(load_file(path, device=str(device)))
+    load_model(model, str(path), device=str(device))
 
 
 def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader
 
 from deepinterest.config import SFTConfig
-from deepinterest.config.runtime import peak_memory_mb
+from deepinterest.config.runtime import peak_memory_mb, resolve_device
 from deepinterest.data.io import read_json, write_json
 from deepinterest.model.constrained import SIDVocabulary
 from deepinterest.model.tiger import build_tiger
@@ -64,7 +64,8 @@ def train_sft(
 ) -> tuple[torch.nn.Module, dict]:
     """Returns the best model by the validate score (on every process) and the training log."""
     out = Path(out)
-    accelerator = Accelerator(cpu=config.device == "cpu")
+    # cpu=True also makes several launched processes (WORLD_SIZE > 1) join one gloo group on CPU machines.
+    accelerator = Accelerator(cpu=resolve_device(config.device).type == "cpu")
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(seed)
@@ -75,7 +76,7 @@ def train_sft(
         raise ValueError("no training sequence has two or more items")
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(examples, batch_size=config.batch_size, shuffle=True, collate_fn=collate, generator=generator)
-    settings = {"config": config.model_dump(mode="json", exclude={"epochs", "patience", "threads", "device", "valid_limit"}),
+    settings = {"config": config.model_dump(mode="json", exclude={"data", "sid", "epochs", "patience", "threads", "device", "valid_limit"}),
                 "seed": seed, "vocab_size": vocab.size, "examples": len(examples), "processes": accelerator.num_processes}
     log = {"settings": settings, "epochs": [], "validations": [], "best_epoch": None, "best_valid_ndcg@10": -1.0,
            "train_seconds": 0.0}
@@ -96,7 +97,9 @@ def train_sft(
             if log["best_epoch"] is not None and len(log["validations"]) - _best_validation(log) > config.patience:
                 break
             started = time.perf_counter()
-            generator.manual_seed(seed * 100_003 + epoch)  # the same batches after a resume
+            # Batches and dropout masks depend on (seed, epoch) only: a resumed run repeats an uninterrupted one.
+            generator.manual_seed(seed * 100_003 + epoch)
+            torch.manual_seed(seed * 100_003 + epoch + accelerator.process_index)
             model.train()
             total, batches = 0.0, 0
             for batch in loader:
@@ -112,7 +115,7 @@ def train_sft(
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 score = _validate_on_main(accelerator, model, validate)
                 log["validations"].append({"epoch": epoch, "valid_ndcg@10": round(score, 5)})
-                if score > log["best_valid_ndcg@10"]:
+                if log["best_epoch"] is None or score > log["best_valid_ndcg@10"]:
                     log["best_valid_ndcg@10"], log["best_epoch"] = score, epoch
                     if accelerator.is_main_process:
                         save_weights(best_path, accelerator.unwrap_model(model))

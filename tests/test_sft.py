@@ -1,0 +1,109 @@
+"""SFT of the generative recommender on real Office SIDs: CLI, evaluation, resume, 2 processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from deepinterest.cli.main import app
+from deepinterest.config import load_config
+from deepinterest.data.dataset import PreparedDataset
+from deepinterest.evaluation.rankings import metrics_from_rankings
+from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.tokenizer.catalog import SIDCatalog
+from deepinterest.training.sft import train_sft
+
+TINY = ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64", "sft.batch_size=512",
+        "sft.eval_every=1", "sft.valid_limit=100"]
+
+
+def sets(overrides):
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def test_sft_cli_trains_and_ranks_only_catalog_items(office, office_sid, tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["sft", "--data", str(office), "--sid", str(office_sid), "--out", str(run),
+                                      "--epochs", "1", "--device", "cpu", *sets(TINY)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["invalid_rate"] == 0.0 and metrics["valid"]["invalid_rate"] == 0.0
+    lines = [json.loads(line) for line in (run / "rankings.jsonl").read_text().splitlines()]
+    items = set(PreparedDataset(office).item_ids)
+    assert len(lines) == 4905
+    assert all(len(r["ranked"]) == 20 and len(set(r["ranked"])) == 20 and set(r["ranked"]) <= items for r in lines)
+    recomputed = metrics_from_rankings(run / "rankings.jsonl")
+    assert recomputed["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
+    log = json.loads((run / "train_log.json").read_text())
+    assert len(log["epochs"]) == 1 and log["best_epoch"] == 1
+    assert (run / "checkpoint" / "trainer_state.json").exists()
+
+    # `evaluate --run` reloads the saved weights and reproduces the rankings exactly.
+    before = (run / "rankings.jsonl").read_text()
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "rankings.jsonl").read_text() == before
+
+
+def test_sft_refuses_missing_inputs_with_a_clear_error(office, tmp_path):
+    result = CliRunner().invoke(app, ["sft", "--data", str(office), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "sft.sid" in result.output
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(tmp_path)])
+    assert result.exit_code == 2 and "run.json" in result.output
+
+
+def small_training(office, office_sid):
+    dataset = PreparedDataset(office)
+    vocab = SIDVocabulary(SIDCatalog.load(office_sid, dataset.item_ids))
+    return dataset.train_sequences[:400], vocab
+
+
+def train(office, office_sid, out, epochs):
+    sequences, vocab = small_training(office, office_sid)
+    config = load_config(None, [*TINY, f"sft.epochs={epochs}", "sft.device=cpu", "sft.warmup_steps=3"]).sft
+    # A validation score that changes with the weights, so "best" is decided by real training.
+    validate = lambda model: -float(sum(p.detach().abs().sum() for p in model.parameters()))  # noqa: E731
+    return train_sft(sequences, vocab, config, validate, out, progress=False)
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(office, office_sid, tmp_path):
+    _, straight = train(office, office_sid, tmp_path / "straight", epochs=3)
+    train(office, office_sid, tmp_path / "resumed", epochs=1)  # "interrupted" after its first epoch
+    _, resumed = train(office, office_sid, tmp_path / "resumed", epochs=3)
+    assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in straight["epochs"]]
+    a = load_file(tmp_path / "straight" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_checkpoint_made_with_other_settings(office, office_sid, tmp_path):
+    train(office, office_sid, tmp_path / "run", epochs=1)
+    sequences, vocab = small_training(office, office_sid)
+    config = load_config(None, [*TINY, "sft.epochs=2", "sft.device=cpu", "sft.lr=0.01"]).sft
+    with pytest.raises(ValueError, match="other settings"):
+        train_sft(sequences, vocab, config, lambda model: 0.0, tmp_path / "run", progress=False)
+
+
+def test_two_processes_with_accelerate_launch_on_gloo(office, office_sid, tmp_path):
+    run = tmp_path / "ddp"
+    launcher = Path(sys.executable).with_name("accelerate")
+    # On a machine without GPUs, `--multi_gpu` is what makes accelerate spawn the processes (torchrun);
+    # the trainer sees no GPU and joins them in a gloo group.
+    command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "-m", "deepinterest.cli.main", "sft", "--data", str(office), "--sid",
+               str(office_sid), "--out", str(run), "--epochs", "1", *sets(TINY)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads((run / "run.json").read_text())
+    assert info["processes"] == 2
+    log = json.loads((run / "train_log.json").read_text())
+    assert log["settings"]["processes"] == 2 and len(log["epochs"]) == 1
+    assert json.loads((run / "metrics.json").read_text())["test"]["invalid_rate"] == 0.0
+    assert len((run / "rankings.jsonl").read_text().splitlines()) == 4905
