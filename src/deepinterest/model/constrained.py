@@ -59,14 +59,25 @@ class ConstrainedBeamSearch:
         finished_item = torch.full((batch * beams,), -1, dtype=torch.long, device=device)
         decoder_input = torch.full((batch * beams, 1), self.vocab.pad, dtype=torch.long, device=device)
         past = None
+        expand = torch.arange(batch, device=device).repeat_interleave(beams)
         for depth in range(self.depths):
-            out = model(encoder_outputs=(memory,), attention_mask=memory_mask, decoder_input_ids=decoder_input[:, -1:],
-                        past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            if depth == 0:
+                # One row per example, not per beam: the cross-attention keys and values (the bulk of the
+                # work) are projected once per example and then copied into the beams' cache.
+                out = model(encoder_outputs=(encoder.last_hidden_state,), attention_mask=attention_mask,
+                            decoder_input_ids=decoder_input[::beams, -1:], use_cache=True)
+                past = out.past_key_values
+                past.reorder_cache(expand)
+                logits = out.logits[:, -1].repeat_interleave(beams, dim=0)
+            else:
+                out = model(encoder_outputs=(memory,), attention_mask=memory_mask, decoder_input_ids=decoder_input[:, -1:],
+                            past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                logits = out.logits[:, -1]
             table = self.next[depth]
             width = table.shape[1]
             start = self.vocab.offset + self.vocab.catalog.token_offset(depth)
-            logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)[:, start:start + width]
+            logprobs = torch.log_softmax(logits.float(), dim=-1)[:, start:start + width]
             done = finished_item >= 0
             alive = scores.view(-1) > NEG_INF
             child = torch.where((done | ~alive)[:, None], -1, table[node.clamp(min=0, max=table.shape[0] - 1)])
