@@ -124,7 +124,12 @@ def train_sft(
                     save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, log)
                     write_json(out / "train_log.json", log)
                 accelerator.wait_for_everyone()
-            bar.update(task, advance=1, info=f"loss {entry['loss']:.4f}  best valid ndcg@10 {log['best_valid_ndcg@10']:.4f}")
+            info = f"loss {entry['loss']:.4f}  best valid ndcg@10 {log['best_valid_ndcg@10']:.4f}"
+            bar.update(task, advance=1, info=info)
+            if accelerator.is_main_process:
+                write_json(out / "train_log.json", log)  # progress is visible between validations too
+                if progress and not bar.console.is_terminal:  # a log file gets one line per epoch
+                    bar.console.print(f"epoch {epoch}: {info} ({entry['seconds']} s)", highlight=False)
     accelerator.wait_for_everyone()
     model = accelerator.unwrap_model(model)
     load_weights(best_path, model)
