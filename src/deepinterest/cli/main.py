@@ -8,7 +8,7 @@ import typer
 
 from deepinterest import __version__
 from deepinterest.cli import baseline, data
-from deepinterest.cli.generative import evaluate, sft
+from deepinterest.cli.generative import convert_gguf, evaluate, sft
 from deepinterest.cli.tokenize import tokenize
 from deepinterest.cli.common import console, user_errors
 
@@ -19,6 +19,7 @@ app.add_typer(baseline.app, name="baseline")
 app.command()(tokenize)
 app.command()(sft)
 app.command()(evaluate)
+app.command(name="convert-gguf")(convert_gguf)
 
 
 @app.command()

@@ -118,7 +118,18 @@ class TokenizerConfig(Section):
 class SFTConfig(Section):
     data: Path | None = Field(None, description="prepared data folder (`deepinterest data prepare`); --data overrides")
     sid: Path | None = Field(None, description="SID catalog folder (`deepinterest tokenize`); --sid overrides")
-    backbone: Literal["tiger"] = Field("tiger", description="tiger: a small T5 trained from scratch (CPU default)")
+    backbone: Literal["tiger", "causal"] = Field(
+        "tiger", description="tiger: a small T5 trained from scratch (CPU default); causal: a pretrained causal LM (sft.model)")
+    model: str | None = Field(None, description="causal: local Hugging Face checkpoint (`deepinterest convert-gguf` makes one)")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="causal: dtype the checkpoint is loaded in")
+    lora: bool = Field(False, description="causal: train LoRA adapters (peft) and the new SID token rows, not every weight")
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_targets: list[str] | None = Field(None, description="module names LoRA adapts (None: every linear layer but the head)")
+    align_tasks: list[Literal["text_to_sid", "sid_to_text"]] = Field(
+        default_factory=list, description="causal: alignment tasks trained beside next-SID prediction (item text <-> SID)")
+    max_text_chars: int = Field(300, ge=16, description="item text in alignment tasks is cut to this many characters")
     d_model: int = Field(128, ge=8)
     layers: int = Field(4, ge=1)
     heads: int = Field(6, ge=1)
@@ -134,9 +145,20 @@ class SFTConfig(Section):
     patience: int = Field(10, ge=1, description="validations without a better valid NDCG@10 before stopping")
     eval_every: int = Field(5, ge=1, description="epochs between validations")
     valid_limit: int | None = Field(None, description="validate on the first N users only (None: all)")
+    max_minutes: float | None = Field(None, gt=0, description="training time budget over the whole (resumed) run; "
+                                      "stops after the epoch that spends it, then validates and evaluates the best weights")
     beams: int = Field(20, ge=1, description="beam width of constrained search (>= the largest K)")
     threads: int | None = None
     device: str = "auto"
+
+    @model_validator(mode="after")
+    def _backbone_options(self) -> SFTConfig:
+        if self.backbone == "causal" and not self.model:
+            raise ValueError("sft.backbone=causal needs sft.model: a local Hugging Face checkpoint "
+                             "(`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2)")
+        if self.backbone == "tiger" and (self.lora or self.align_tasks or self.model):
+            raise ValueError("sft.model, sft.lora and sft.align_tasks need sft.backbone=causal (tiger has no text vocabulary)")
+        return self
 
 
 class ExperimentConfig(Section):

@@ -11,19 +11,21 @@ import torch
 from accelerate import PartialState
 
 from deepinterest.config import ExperimentConfig
-from deepinterest.config.runtime import peak_memory_mb, resolve_device
+from deepinterest.config.runtime import peak_memory_mb
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import read_json, write_json
 from deepinterest.evaluation.harness import Evaluator
-from deepinterest.model.constrained import ConstrainedBeamSearch, SIDVocabulary
+from deepinterest.model.causal_lm import alignment_examples, save_hf_files
+from deepinterest.model.constrained import SIDVocabulary, TrieSearch, beam_search_for
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.training.checkpoint import load_weights
-from deepinterest.training.sft import build_model, collate, train_sft
+from deepinterest.tokenizer.item_text import item_texts
+from deepinterest.training.sft import build_vocabulary, load_trained_model, train_sft
 
 
 @dataclass
 class GenerativeRanker:
-    """Ranks by trie-constrained beam search; counts outputs that are not catalog items."""
+    """Ranks by trie-constrained beam search (encoder-decoder or decoder-only, as the model is); counts outputs
+    that are not catalog items."""
 
     model: torch.nn.Module
     vocab: SIDVocabulary
@@ -31,20 +33,18 @@ class GenerativeRanker:
     max_items: int
     outputs: int = 0
     invalid: int = 0
-    search: ConstrainedBeamSearch = field(init=False)
+    search: TrieSearch = field(init=False)
 
     def __post_init__(self):
         self.device = next(self.model.parameters()).device
-        self.search = ConstrainedBeamSearch(self.vocab, self.device)
+        self.search = beam_search_for(self.model, self.vocab, self.device)
 
     @torch.no_grad()
     def rank(self, users: np.ndarray, histories: list[list[int]], k: int) -> np.ndarray:
         if self.beams < k:
             raise ValueError(f"beam width {self.beams} is below K={k}; raise sft.beams")
-        batch = collate([(self.vocab.history_tokens(h, self.max_items), [0]) for h in histories], self.vocab.pad)
         self.model.eval()
-        items, _ = self.search.search(self.model, batch["input_ids"].to(self.device),
-                                      batch["attention_mask"].to(self.device), self.beams)
+        items, _ = self.search.rank(self.model, [self.vocab.history_tokens(h, self.max_items) for h in histories], self.beams)
         top = items[:, :k].cpu().numpy()
         self.outputs += top.size
         self.invalid += int((top < 0).sum())
@@ -67,7 +67,11 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
         if not (Path(folder) / "summary.json").exists():
             raise FileNotFoundError(f"{folder}: not a {what} (no summary.json)")
     dataset = PreparedDataset(data)
-    vocab = SIDVocabulary(SIDCatalog.load(sid, dataset.item_ids))
+    vocab, tokenizer = build_vocabulary(SIDCatalog.load(sid, dataset.item_ids), config.sft)
+    extra = None
+    if config.sft.align_tasks:
+        extra = alignment_examples(tokenizer, vocab, item_texts(dataset, config.tokenizer.text), config.sft.align_tasks,
+                                   config.sft.max_text_chars)
     evaluator = Evaluator(dataset, config.eval)
     started = time.perf_counter()
 
@@ -75,9 +79,12 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
         ranker = GenerativeRanker(model, vocab, config.sft.beams, config.sft.max_items)
         return evaluator.run(ranker, "valid", progress=False, limit=config.sft.valid_limit).metrics["ndcg@10"]
 
-    model, log = train_sft(dataset.train_sequences, vocab, config.sft, validate, out, seed=config.seed, progress=progress)
+    model, log = train_sft(dataset.train_sequences, vocab, config.sft, validate, out, seed=config.seed, progress=progress,
+                           extra_examples=extra)
     if not PartialState().is_main_process:
         return None
+    if tokenizer is not None:  # the run folder becomes a loadable Hugging Face checkpoint
+        save_hf_files(Path(out), model, tokenizer)
     write_json(Path(out) / "run.json", {"model": "sft", "data": str(Path(data).resolve()), "sid": str(Path(sid).resolve()),
                                         "processes": log["settings"]["processes"],
                                         "config": config.model_dump(mode="json"), "best_epoch": log["best_epoch"],
@@ -92,10 +99,9 @@ def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | N
     info = read_json(run / "run.json")
     config = ExperimentConfig.model_validate(info["config"])
     dataset = PreparedDataset(Path(info["data"]))
-    vocab = SIDVocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids))
+    vocab, _ = build_vocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids), config.sft, checkpoint=run)
     if model is None:
-        model = build_model(vocab, config.sft).to(resolve_device(config.sft.device))
-        load_weights(run / "model.safetensors", model)
+        model = load_trained_model(run, vocab, config.sft)
     ranker = GenerativeRanker(model, vocab, config.sft.beams, config.sft.max_items)
     evaluator = Evaluator(dataset, config.eval)
     started = time.perf_counter()

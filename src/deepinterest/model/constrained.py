@@ -1,7 +1,8 @@
 """Trie-constrained beam search over Semantic IDs: every output is a catalog item.
 
-The allowed next tokens come from the catalog's dense per-depth tables (one gather per step for all
-beams; no per-beam Python loop). Generation settings are explicit (no sampling, no top-k/top-p
+Two model shapes share one per-step trie logic (`_TrieBeams`): encoder-decoder (TIGER) and
+decoder-only (a pretrained causal LM with the SID tokens added). The allowed next tokens come from
+the catalog's dense per-depth tables (one gather per step for all beams; no per-beam Python loop). Generation settings are explicit (no sampling, no top-k/top-p
 inherited from a checkpoint's generation config). Beams that reach an item are finished and keep
 their score; a beam with no allowed token left is dropped (score -inf), never decoded freely.
 """
@@ -19,12 +20,19 @@ NEG_INF = float("-inf")
 
 @dataclass
 class SIDVocabulary:
-    """Model token ids: 0 = pad (also the decoder start), 1 = end of sequence, then the SID tokens."""
+    """Model token ids of the SIDs, and of the text around a history.
+
+    TIGER: 0 = pad (also the decoder start), 1 = end of sequence, then the SID tokens. A causal LM:
+    its tokenizer's pad and eos, the SID tokens contiguous from `offset`, and a text prompt
+    (`prefix` + history SIDs + `suffix`).
+    """
 
     catalog: SIDCatalog
     pad: int = 0
     eos: int = 1
     offset: int = 2
+    prefix: tuple[int, ...] = ()
+    suffix: tuple[int, ...] = ()
 
     @property
     def size(self) -> int:
@@ -34,74 +42,157 @@ class SIDVocabulary:
         return [self.offset + t for t in self.catalog.tokens(item)]
 
     def history_tokens(self, history: list[int], max_items: int) -> list[int]:
-        return [t for item in history[-max_items:] for t in self.item_tokens(item)]
+        return [*self.prefix, *(t for item in history[-max_items:] for t in self.item_tokens(item)), *self.suffix]
 
 
-class ConstrainedBeamSearch:
+class _TrieBeams:
+    """The beams of a batch of searches: scores, trie nodes and finished items, all tensors.
+
+    Beams that reach an item are finished and keep their score; a beam with no allowed token left
+    is dropped (score -inf), never decoded freely.
+    """
+
+    def __init__(self, search: TrieSearch, batch: int, beams: int, device: torch.device):
+        self.search, self.batch, self.beams = search, batch, beams
+        # One live beam per example to start (the others at -inf so they are never chosen twice).
+        self.scores = torch.full((batch, beams), NEG_INF, device=device)
+        self.scores[:, 0] = 0.0
+        self.node = torch.zeros(batch * beams, dtype=torch.long, device=device)
+        self.item = torch.full((batch * beams,), -1, dtype=torch.long, device=device)
+        self.first_row = torch.arange(batch, device=device)[:, None] * beams
+
+    def step(self, logits: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Extend every beam by one token of `depth`; returns the beam each new beam comes from, and its token."""
+        vocab, table = self.search.vocab, self.search.next[depth]
+        width = table.shape[1]
+        start = vocab.offset + vocab.catalog.token_offset(depth)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)[:, start:start + width]
+        done = self.item >= 0
+        alive = self.scores.view(-1) > NEG_INF
+        child = torch.where((done | ~alive)[:, None], -1, table[self.node.clamp(min=0, max=table.shape[0] - 1)])
+        step = logprobs.masked_fill(child < 0, NEG_INF)
+        # A finished beam continues with exactly one option that adds nothing: "stay".
+        stay = torch.where(done & alive, 0.0, NEG_INF)[:, None]
+        total = (self.scores.view(-1, 1) + torch.cat([step, stay], dim=1)).view(self.batch, -1)
+        self.scores, flat = total.topk(self.beams, dim=1)
+        rows = (flat // (width + 1) + self.first_row).view(-1)
+        choice = (flat % (width + 1)).view(-1)
+        stayed = choice == width
+        self.node = torch.where(stayed, self.node[rows], child[rows, choice.clamp(max=width - 1)])
+        leaf = self.search.leaf[depth + 1]
+        ends = torch.where(~stayed & (self.node >= 0), leaf[self.node.clamp(min=0, max=leaf.shape[0] - 1)], -1)
+        self.item = torch.where(ends >= 0, ends, self.item[rows])
+        return rows, torch.where(stayed, vocab.eos, start + choice.clamp(max=width - 1))
+
+    @property
+    def finished(self) -> bool:
+        return bool((self.item >= 0).view(self.batch, self.beams)[self.scores > NEG_INF].all())
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        items = torch.where(self.scores.view(-1) > NEG_INF, self.item, -1).view(self.batch, self.beams)
+        return items, self.scores
+
+
+class TrieSearch:
+    """What both model shapes share: the trie tensors, prompt padding and the beam loop."""
+
+    left_pad = False
+
     def __init__(self, vocab: SIDVocabulary, device: torch.device | str = "cpu"):
         self.vocab = vocab
         tables = vocab.catalog.tensors(device)
         self.next, self.leaf = tables["next"], tables["leaf"]
         self.depths = len(self.next)
+        self.device = torch.device(device)
+
+    def pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompts as one padded batch (left-padded for decoder-only models) and its attention mask."""
+        width = max(map(len, prompts))
+        input_ids = torch.full((len(prompts), width), self.vocab.pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            span = slice(width - len(prompt), width) if self.left_pad else slice(0, len(prompt))
+            input_ids[row, span], mask[row, span] = torch.as_tensor(prompt, dtype=torch.long), 1
+        return input_ids.to(self.device), mask.to(self.device)
+
+    def rank(self, model, prompts: list[list[int]], beams: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.search(model, *self.pad(prompts), beams)
+
+    def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _walk(self, first_logits: torch.Tensor, past, beams: int, advance) -> tuple[torch.Tensor, torch.Tensor]:
+        """Beam search from the depth-0 logits of each example (one row each) and its KV cache.
+
+        `advance(token, depth)` feeds every beam its last token and returns the next logits; the
+        cache is expanded to the beams once, then reordered after each step (index_select, no copies
+        per beam in Python).
+        """
+        state = _TrieBeams(self, first_logits.shape[0], beams, first_logits.device)
+        expand = torch.arange(first_logits.shape[0], device=first_logits.device).repeat_interleave(beams)
+        past.reorder_cache(expand)
+        logits = first_logits[expand]
+        for depth in range(self.depths):
+            if depth:
+                logits = advance(token, depth)
+            rows, token = state.step(logits, depth)
+            if state.finished or depth == self.depths - 1:
+                break
+            past.reorder_cache(rows)
+        return state.result()
+
+
+class ConstrainedBeamSearch(TrieSearch):
+    """Encoder-decoder models: the history is encoded once, the decoder generates the SID."""
 
     @torch.no_grad()
     def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Top `beams` items per example, best first, as (items, scores); -1 pads rare short lists."""
-        batch = input_ids.shape[0]
-        device = input_ids.device
         encoder = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
         memory = encoder.last_hidden_state.repeat_interleave(beams, dim=0)
         memory_mask = attention_mask.repeat_interleave(beams, dim=0)
-        # Start with one live beam per example (the others at -inf so they are never chosen twice).
-        scores = torch.full((batch, beams), NEG_INF, device=device)
-        scores[:, 0] = 0.0
-        node = torch.zeros(batch * beams, dtype=torch.long, device=device)
-        finished_item = torch.full((batch * beams,), -1, dtype=torch.long, device=device)
-        decoder_input = torch.full((batch * beams, 1), self.vocab.pad, dtype=torch.long, device=device)
-        past = None
-        expand = torch.arange(batch, device=device).repeat_interleave(beams)
-        for depth in range(self.depths):
-            if depth == 0:
-                # One row per example, not per beam: the cross-attention keys and values (the bulk of the
-                # work) are projected once per example and then copied into the beams' cache.
-                out = model(encoder_outputs=(encoder.last_hidden_state,), attention_mask=attention_mask,
-                            decoder_input_ids=decoder_input[::beams, -1:], use_cache=True)
-                past = out.past_key_values
-                past.reorder_cache(expand)
-                logits = out.logits[:, -1].repeat_interleave(beams, dim=0)
-            else:
-                out = model(encoder_outputs=(memory,), attention_mask=memory_mask, decoder_input_ids=decoder_input[:, -1:],
-                            past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                logits = out.logits[:, -1]
-            table = self.next[depth]
-            width = table.shape[1]
-            start = self.vocab.offset + self.vocab.catalog.token_offset(depth)
-            logprobs = torch.log_softmax(logits.float(), dim=-1)[:, start:start + width]
-            done = finished_item >= 0
-            alive = scores.view(-1) > NEG_INF
-            child = torch.where((done | ~alive)[:, None], -1, table[node.clamp(min=0, max=table.shape[0] - 1)])
-            step = logprobs.masked_fill(child < 0, NEG_INF)
-            # A finished beam continues with exactly one option that adds nothing: "stay".
-            stay = torch.where(done & alive, 0.0, NEG_INF)[:, None]
-            candidates = torch.cat([step, stay], dim=1)  # (batch*beams) x (width + 1)
-            total = (scores.view(-1, 1) + candidates).view(batch, -1)
-            scores, flat = total.topk(beams, dim=1)
-            origin = flat // (width + 1)
-            choice = flat % (width + 1)
-            rows = (origin + torch.arange(batch, device=device)[:, None] * beams).view(-1)
-            choice = choice.view(-1)
-            stayed = choice == width
-            node = torch.where(stayed, node[rows], child[rows, choice.clamp(max=width - 1)])
-            finished_item = finished_item[rows]
-            reached = ~stayed & (node >= 0)
-            leaf_table = self.leaf[depth + 1]
-            ends = torch.where(reached, leaf_table[node.clamp(min=0, max=leaf_table.shape[0] - 1)], -1)
-            finished_item = torch.where(ends >= 0, ends, finished_item)
-            token = torch.where(stayed, self.vocab.eos, start + choice.clamp(max=width - 1))
-            decoder_input = torch.cat([decoder_input[rows], token[:, None]], dim=1)
-            past.reorder_cache(rows)
-            if bool((finished_item >= 0).view(batch, beams)[scores > NEG_INF].all()):
-                break
-        items = torch.where(scores.view(-1) > NEG_INF, finished_item, -1).view(batch, beams)
-        return items, scores
+        # Depth 0 runs one row per example, not per beam: the cross-attention keys and values (the bulk
+        # of the work) are projected once per example and then copied into the beams' cache.
+        start = torch.full((input_ids.shape[0], 1), self.vocab.pad, dtype=torch.long, device=input_ids.device)
+        out = model(encoder_outputs=(encoder.last_hidden_state,), attention_mask=attention_mask, decoder_input_ids=start,
+                    use_cache=True)
+
+        def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
+            return model(encoder_outputs=(memory,), attention_mask=memory_mask, decoder_input_ids=token[:, None],
+                         past_key_values=out.past_key_values, use_cache=True).logits[:, -1]
+
+        return self._walk(out.logits[:, -1], out.past_key_values, beams, advance)
+
+
+class DecoderOnlyBeamSearch(TrieSearch):
+    """Causal LMs: one prefill per (left-padded) prompt, its KV cache expanded to the beams.
+
+    Settings are explicit (greedy scoring, no sampling): nothing comes from the checkpoint's
+    generation config, which for instruct models turns on sampling.
+    """
+
+    left_pad = True
+
+    @torch.no_grad()
+    def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top `beams` items per left-padded prompt, best first, as (items, scores); -1 pads short lists."""
+        # Positions count real tokens only, so a left-padded prompt scores as it would alone.
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                    logits_to_keep=1)
+        prompt_mask = attention_mask.repeat_interleave(beams, dim=0)
+        last = positions[:, -1].repeat_interleave(beams)
+
+        def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
+            # Beams are only reordered within their example, so the prompt's mask and positions still hold.
+            mask = torch.cat([prompt_mask, prompt_mask.new_ones(len(token), depth)], dim=1)
+            return model(input_ids=token[:, None], attention_mask=mask, position_ids=(last + depth)[:, None],
+                         past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1).logits[:, -1]
+
+        return self._walk(out.logits[:, -1], out.past_key_values, beams, advance)
+
+
+def beam_search_for(model, vocab: SIDVocabulary, device: torch.device | str = "cpu") -> TrieSearch:
+    """The search that fits the model's shape."""
+    encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
+    return (ConstrainedBeamSearch if encoder_decoder else DecoderOnlyBeamSearch)(vocab, device)

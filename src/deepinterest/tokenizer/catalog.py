@@ -80,11 +80,16 @@ class SIDCatalog:
         return out
 
     def sid_string(self, item: int) -> str:
-        names = "abcdefghijklmnopqrstuvwxyz"
-        parts = [f"<{names[level]}_{int(c)}>" for level, c in enumerate(self.codes[item])]
-        if self.suffix[item] >= 0:
-            parts.append(f"<{names[self.levels]}_{int(self.suffix[item])}>")
-        return "".join(parts)
+        return "".join(self.token_name(t) for t in self.tokens(item))
+
+    def token_name(self, token: int) -> str:
+        """`<a_12>`: level letter and code (the suffix level takes the next letter)."""
+        depth = min(token // self.codebook_size, self.levels)
+        return f"<{'abcdefghijklmnopqrstuvwxyz'[depth]}_{token - self.token_offset(depth)}>"
+
+    def token_names(self) -> list[str]:
+        """Every SID token's name in global id order (what a pretrained LM adds to its vocabulary)."""
+        return [self.token_name(t) for t in range(self.vocab_size)]
 
     def token_offset(self, depth: int) -> int:
         """Global id of the first token of `depth` (the suffix depth is `levels`)."""

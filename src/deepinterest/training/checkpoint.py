@@ -31,9 +31,12 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
 
 
 def save_weights(path: Path, model: torch.nn.Module) -> None:
-    """Weights only; tied tensors (T5's shared embeddings) are stored once by safetensors' save_model."""
+    """Weights only; tied tensors (T5's shared embeddings) are stored once by safetensors' save_model.
+
+    The "pt" format tag lets transformers' from_pretrained read the file too.
+    """
     with atomic_path(path) as tmp:
-        save_model(model, str(tmp))
+        save_model(model, str(tmp), metadata={"format": "pt"})
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:

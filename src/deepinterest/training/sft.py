@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -21,8 +22,11 @@ from torch.utils.data import DataLoader
 from deepinterest.config import SFTConfig
 from deepinterest.config.runtime import peak_memory_mb, resolve_device
 from deepinterest.data.io import read_json, write_json
+from deepinterest.model.causal_lm import (build_causal_lm, causal_vocabulary, collate_causal, load_causal_lm, plain_model,
+                                          sid_tokenizer)
 from deepinterest.model.constrained import SIDVocabulary
 from deepinterest.model.tiger import build_tiger
+from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 
 
@@ -47,9 +51,38 @@ def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str,
     return {"input_ids": input_ids, "attention_mask": (input_ids != pad).long(), "labels": labels}
 
 
+# Options of one backbone only: left out of the other's resume settings (a tiger checkpoint made before
+# the causal backbone existed still resumes).
+CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "align_tasks", "max_text_chars"}
+TIGER_ONLY = {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"}
+
+
+def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | None = None):
+    """(vocabulary, tokenizer): TIGER's own ids (no tokenizer), or the causal LM's tokenizer with the SID tokens.
+
+    `checkpoint`: a trained causal run folder, whose tokenizer already has them (default: sft.model).
+    """
+    if config.backbone == "tiger":
+        return SIDVocabulary(catalog), None
+    tokenizer = sid_tokenizer(checkpoint or config.model, catalog)
+    return causal_vocabulary(tokenizer, catalog), tokenizer
+
+
 def build_model(vocab: SIDVocabulary, config: SFTConfig):
+    """The model to train: a fresh TIGER, or the pretrained causal LM (LoRA-wrapped when sft.lora)."""
+    if config.backbone == "causal":
+        return build_causal_lm(vocab, config)
     return build_tiger(vocab.size, d_model=config.d_model, layers=config.layers, heads=config.heads, d_kv=config.d_kv,
                        d_ff=config.d_ff, dropout=config.dropout, pad=vocab.pad, eos=vocab.eos)
+
+
+def load_trained_model(run: Path, vocab: SIDVocabulary, config: SFTConfig):
+    """A run's best model from its folder (a causal run folder is a Hugging Face checkpoint, LoRA merged)."""
+    if config.backbone == "causal":
+        return load_causal_lm(run, vocab, config).to(resolve_device(config.device))
+    model = build_model(vocab, config).to(resolve_device(config.device))
+    load_weights(Path(run) / "model.safetensors", model)
+    return model
 
 
 def train_sft(
@@ -61,8 +94,13 @@ def train_sft(
     *,
     seed: int = 42,
     progress: bool = True,
+    extra_examples: list[tuple[list[int], list[int]]] | None = None,
 ) -> tuple[torch.nn.Module, dict]:
-    """Returns the best model by the validate score (on every process) and the training log."""
+    """Returns the best model by the validate score (on every process) and the training log.
+
+    `extra_examples`: more (prompt, target) pairs trained beside next-SID prediction (alignment tasks).
+    The best weights are saved as a plain model (LoRA merged), and that plain model is returned.
+    """
     out = Path(out)
     # cpu=True also makes several launched processes (WORLD_SIZE > 1) join one gloo group on CPU machines.
     accelerator = Accelerator(cpu=resolve_device(config.device).type == "cpu")
@@ -70,13 +108,19 @@ def train_sft(
         torch.set_num_threads(config.threads)
     torch.manual_seed(seed)
     model = build_model(vocab, config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # Frozen weights (LoRA's base) stay out of the optimizer; TIGER's parameter list is unchanged.
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     examples = next_sid_examples(train_sequences, vocab, config.max_items)
     if not examples:
         raise ValueError("no training sequence has two or more items")
+    examples += extra_examples or []
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(examples, batch_size=config.batch_size, shuffle=True, collate_fn=collate, generator=generator)
-    settings = {"config": config.model_dump(mode="json", exclude={"data", "sid", "epochs", "patience", "threads", "device", "valid_limit"}),
+    batcher = partial(collate_causal, pad=vocab.pad, eos=vocab.eos) if config.backbone == "causal" else collate
+    loader = DataLoader(examples, batch_size=config.batch_size, shuffle=True, collate_fn=batcher, generator=generator)
+    runtime = {"data", "sid", "epochs", "patience", "threads", "device", "valid_limit", "max_minutes"}
+    other_backbone = TIGER_ONLY if config.backbone == "causal" else CAUSAL_ONLY
+    settings = {"config": config.model_dump(mode="json", exclude=runtime | other_backbone),
                 "seed": seed, "vocab_size": vocab.size, "examples": len(examples), "processes": accelerator.num_processes}
     log = {"settings": settings, "epochs": [], "validations": [], "best_epoch": None, "best_valid_ndcg@10": -1.0,
            "train_seconds": 0.0}
@@ -96,6 +140,9 @@ def train_sft(
         for epoch in range(len(log["epochs"]) + 1, config.epochs + 1):
             if log["best_epoch"] is not None and len(log["validations"]) - _best_validation(log) > config.patience:
                 break
+            if _out_of_time(accelerator, log, config):
+                log["stopped"] = f"time budget of {config.max_minutes} minutes spent"
+                break
             started = time.perf_counter()
             # Batches and dropout masks depend on (seed, epoch) only: a resumed run repeats an uninterrupted one.
             generator.manual_seed(seed * 100_003 + epoch)
@@ -108,17 +155,18 @@ def train_sft(
                 accelerator.backward(loss)
                 optimizer.step()
                 schedule.step()
-                total, batches = total + loss.item(), batches + 1
-            entry = {"epoch": epoch, "loss": round(total / max(batches, 1), 5), "seconds": round(time.perf_counter() - started, 2)}
+                # detach, not .item(): no host sync per step, so the GPU queue stays full.
+                total, batches = total + loss.detach(), batches + 1
+            entry = {"epoch": epoch, "loss": round(float(total) / max(batches, 1), 5), "seconds": round(time.perf_counter() - started, 2)}
             log["epochs"].append(entry)
             log["train_seconds"] = round(log["train_seconds"] + entry["seconds"], 2)
-            if epoch % config.eval_every == 0 or epoch == config.epochs:
+            if epoch % config.eval_every == 0 or epoch == config.epochs or _out_of_time(accelerator, log, config):
                 score = _validate_on_main(accelerator, model, validate)
                 log["validations"].append({"epoch": epoch, "valid_ndcg@10": round(score, 5)})
                 if log["best_epoch"] is None or score > log["best_valid_ndcg@10"]:
                     log["best_valid_ndcg@10"], log["best_epoch"] = score, epoch
                     if accelerator.is_main_process:
-                        save_weights(best_path, accelerator.unwrap_model(model))
+                        save_weights(best_path, plain_model(accelerator.unwrap_model(model)))
                 log["peak_memory_mb"] = peak_memory_mb()
                 if accelerator.is_main_process:
                     save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, log)
@@ -131,7 +179,7 @@ def train_sft(
                 if progress and not bar.console.is_terminal:  # a log file gets one line per epoch
                     bar.console.print(f"epoch {epoch}: {info} ({entry['seconds']} s)", highlight=False)
     accelerator.wait_for_everyone()
-    model = accelerator.unwrap_model(model)
+    model = plain_model(accelerator.unwrap_model(model), in_place=True)
     load_weights(best_path, model)
     model.eval()
     return model, log
@@ -142,6 +190,14 @@ def _validate_on_main(accelerator: Accelerator, model, validate) -> float:
     if accelerator.is_main_process:
         score[0] = float(validate(accelerator.unwrap_model(model)))
     return float(accelerator.reduce(score.to(accelerator.device), reduction="sum").item())
+
+
+def _out_of_time(accelerator: Accelerator, log: dict, config: SFTConfig) -> bool:
+    """Whether the training-time budget is spent, decided by the main process for all (clocks differ)."""
+    if config.max_minutes is None:
+        return False
+    spent = torch.tensor([float(log["train_seconds"] >= 60 * config.max_minutes and accelerator.is_main_process)])
+    return bool(accelerator.reduce(spent.to(accelerator.device), reduction="sum").item() > 0)
 
 
 def _best_validation(log: dict) -> int:
