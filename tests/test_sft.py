@@ -107,3 +107,13 @@ def test_two_processes_with_accelerate_launch_on_gloo(office, office_sid, tmp_pa
     assert log["settings"]["processes"] == 2 and len(log["epochs"]) == 1
     assert json.loads((run / "metrics.json").read_text())["test"]["invalid_rate"] == 0.0
     assert len((run / "rankings.jsonl").read_text().splitlines()) == 4905
+
+
+def test_time_budget_stops_after_the_epoch_that_spends_it_and_keeps_its_weights(office, office_sid, tmp_path):
+    sequences, vocab = small_training(office, office_sid)
+    # A budget smaller than one epoch: one epoch runs, is validated (though eval_every is 5), and training stops.
+    config = load_config(None, [*TINY, "sft.epochs=4", "sft.eval_every=5", "sft.device=cpu", "sft.max_minutes=0.0001"]).sft
+    _, log = train_sft(sequences, vocab, config, lambda model: 0.5, tmp_path / "run", progress=False)
+    assert len(log["epochs"]) == 1 and log["validations"] == [{"epoch": 1, "valid_ndcg@10": 0.5}]
+    assert log["best_epoch"] == 1 and "time budget" in log["stopped"]
+    assert (tmp_path / "run" / "model.safetensors").exists()

@@ -138,12 +138,22 @@ class TrieSearch:
             rows, token = state.step(logits, depth)
             if state.finished or depth == self.depths - 1:
                 break
-            past.reorder_cache(rows)
+            self._reorder(past, rows)
         return state.result()
+
+    @staticmethod
+    def _reorder(past, rows: torch.Tensor) -> None:
+        past.reorder_cache(rows)
 
 
 class ConstrainedBeamSearch(TrieSearch):
     """Encoder-decoder models: the history is encoded once, the decoder generates the SID."""
+
+    @staticmethod
+    def _reorder(past, rows: torch.Tensor) -> None:
+        # Beams move only within their example, whose cross-attention keys and values are the same
+        # for every beam: only the self-attention cache needs reordering (the cross one is the bulk).
+        past.self_attention_cache.reorder_cache(rows)
 
     @torch.no_grad()
     def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
