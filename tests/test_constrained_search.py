@@ -37,7 +37,10 @@ def exact_scores(vocab, model, input_ids, mask, row):
 
 def test_exhaustive_beams_rank_every_item_by_its_exact_probability(setup):
     vocab, model, input_ids, mask = setup
+    implementation = model.config._attn_implementation
     items, scores = ConstrainedBeamSearch(vocab).search(model, input_ids, mask, beams=40)
+    # The beams shared each example's encoder memory during the search; the model is left as it was.
+    assert model.config._attn_implementation == implementation
     for row in range(len(input_ids)):
         exact = exact_scores(vocab, model, input_ids, mask, row)
         assert items[row].tolist() == np.argsort(-exact, kind="stable").tolist()

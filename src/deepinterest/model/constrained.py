@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from deepinterest.model.shared_memory import beams_share_memory
 from deepinterest.tokenizer.catalog import SIDCatalog
 
 NEG_INF = float("-inf")
@@ -130,7 +131,7 @@ class TrieSearch:
         """
         state = _TrieBeams(self, first_logits.shape[0], beams, first_logits.device)
         expand = torch.arange(first_logits.shape[0], device=first_logits.device).repeat_interleave(beams)
-        past.reorder_cache(expand)
+        self._reorder(past, expand)
         logits = first_logits[expand]
         for depth in range(self.depths):
             if depth:
@@ -147,31 +148,29 @@ class TrieSearch:
 
 
 class ConstrainedBeamSearch(TrieSearch):
-    """Encoder-decoder models: the history is encoded once, the decoder generates the SID."""
+    """Encoder-decoder models: the history is encoded once, the decoder generates the SID.
+
+    The cross-attention cache keeps one row per example (`beams_share_memory`): the beams of an
+    example attend to its encoder states without copies, and only the self-attention cache moves.
+    """
 
     @staticmethod
     def _reorder(past, rows: torch.Tensor) -> None:
-        # Beams move only within their example, whose cross-attention keys and values are the same
-        # for every beam: only the self-attention cache needs reordering (the cross one is the bulk).
         past.self_attention_cache.reorder_cache(rows)
 
     @torch.no_grad()
     def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Top `beams` items per example, best first, as (items, scores); -1 pads rare short lists."""
-        encoder = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-        memory = encoder.last_hidden_state.repeat_interleave(beams, dim=0)
-        memory_mask = attention_mask.repeat_interleave(beams, dim=0)
-        # Depth 0 runs one row per example, not per beam: the cross-attention keys and values (the bulk
-        # of the work) are projected once per example and then copied into the beams' cache.
-        start = torch.full((input_ids.shape[0], 1), self.vocab.pad, dtype=torch.long, device=input_ids.device)
-        out = model(encoder_outputs=(encoder.last_hidden_state,), attention_mask=attention_mask, decoder_input_ids=start,
-                    use_cache=True)
+        with beams_share_memory(model):
+            memory = (model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,)
+            start = torch.full((input_ids.shape[0], 1), self.vocab.pad, dtype=torch.long, device=input_ids.device)
+            out = model(encoder_outputs=memory, attention_mask=attention_mask, decoder_input_ids=start, use_cache=True)
 
-        def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
-            return model(encoder_outputs=(memory,), attention_mask=memory_mask, decoder_input_ids=token[:, None],
-                         past_key_values=out.past_key_values, use_cache=True).logits[:, -1]
+            def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
+                return model(encoder_outputs=memory, attention_mask=attention_mask, decoder_input_ids=token[:, None],
+                             past_key_values=out.past_key_values, use_cache=True).logits[:, -1]
 
-        return self._walk(out.logits[:, -1], out.past_key_values, beams, advance)
+            return self._walk(out.logits[:, -1], out.past_key_values, beams, advance)
 
 
 class DecoderOnlyBeamSearch(TrieSearch):
