@@ -161,6 +161,24 @@ class SFTConfig(Section):
         return self
 
 
+# Praise that fits any product says nothing about who buys it; the parser drops these phrases.
+DEFAULT_GENERIC_PHRASES = [
+    "good quality", "high quality", "great quality", "quality", "great value", "good value", "value for money",
+    "affordable", "cheap", "durable", "reliable", "easy to use", "convenient", "useful", "practical",
+    "versatile", "functionality", "great product", "good product", "customer satisfaction", "everyday use",
+]
+
+
+class MiningConfig(Section):
+    prompt_version: str = Field("v1", description="prompt file version (prompt_files/<kind>_<version>.yaml); part of the cache key")
+    max_interest_words: int = Field(8, ge=1, description="drop interests longer than this many words")
+    max_interest_chars: int = Field(80, ge=4, description="drop interests longer than this many characters")
+    min_confidence: float = Field(0.0, ge=0, le=1, description="drop interests the model itself rates below this")
+    generic_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_GENERIC_PHRASES),
+                                       description="phrases too generic to be an interest (matched after normalisation)")
+    store: Path | None = Field(None, description="SQLite store of LLM calls; None: $DEEPINTEREST_CACHE or ~/.cache/deepinterest")
+
+
 class ExperimentConfig(Section):
     name: str = "experiment"
     seed: int = 42
@@ -169,3 +187,5 @@ class ExperimentConfig(Section):
     sasrec: SASRecConfig = Field(default_factory=SASRecConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
+    mine: MiningConfig = Field(default_factory=MiningConfig)
+

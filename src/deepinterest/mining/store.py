@@ -1,0 +1,135 @@
+"""Every LLM call of the mining stage and its parsed interests, in one SQLite file (WAL).
+
+A call is keyed by what determines its answer (backend, model, prompt version, rendered input), so a
+re-run asks nothing twice and a killed run resumes where it stopped. A call and its interests are
+written in one transaction: a crash leaves either both or neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import astuple, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from deepinterest.mining.parse import Interest
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, prompt_version TEXT NOT NULL,
+    item TEXT NOT NULL, kind TEXT NOT NULL, raw_text TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,
+    seconds REAL, error TEXT, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS interests (
+    key TEXT NOT NULL REFERENCES calls(key) ON DELETE CASCADE, position INTEGER NOT NULL,
+    interest TEXT NOT NULL, confidence REAL NOT NULL, rationale TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (key, position));
+CREATE INDEX IF NOT EXISTS calls_item ON calls(kind, item);
+"""
+
+
+def call_key(backend: str, model: str, prompt_version: str, text: str) -> str:
+    """sha256 of what decides an answer; JSON-encoded so no two different tuples share a preimage."""
+    return hashlib.sha256(json.dumps([backend, model, prompt_version, text]).encode()).hexdigest()
+
+
+def default_store_path() -> Path:
+    root = os.environ.get("DEEPINTEREST_CACHE") or Path.home() / ".cache" / "deepinterest"
+    return Path(root) / "mining.sqlite"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    key: str
+    backend: str
+    model: str
+    prompt_version: str  # a Prompt.version_tag, e.g. item_v1
+    item: str  # item id (or user id for kind "user")
+    kind: str  # item, visual, user
+    raw_text: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    seconds: float | None = None
+    error: str | None = None  # a failed call (transport or unparseable answer): not done, retried on resume
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+CALL_COLUMNS = [f.name for f in fields(CallRecord)]
+
+
+class MiningStore:
+    """One connection shared by threads under a lock; other processes wait on SQLite's busy timeout."""
+
+    def __init__(self, path: Path, timeout: float = 60.0):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE takes the write lock up front,
+        # so two writers never deadlock upgrading a read lock).
+        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self.lock = threading.Lock()
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+        self.db.execute("PRAGMA foreign_keys=ON")
+        with self.lock:
+            self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def __enter__(self) -> MiningStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def put(self, record: CallRecord, interests: list[Interest]) -> None:
+        """Write a call and its interests atomically; writing the same key again replaces both."""
+        marks = ",".join("?" * len(CALL_COLUMNS))
+        updates = ",".join(f"{c}=excluded.{c}" for c in CALL_COLUMNS[1:])
+        rows = [(record.key, i, x.interest, x.confidence, x.rationale) for i, x in enumerate(interests)]
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks}) "
+                                f"ON CONFLICT(key) DO UPDATE SET {updates}", astuple(record))
+                self.db.execute("DELETE FROM interests WHERE key = ?", (record.key,))
+                self.db.executemany("INSERT INTO interests VALUES (?, ?, ?, ?, ?)", rows)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def get(self, key: str) -> CallRecord | None:
+        with self.lock:
+            row = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else CallRecord(*row)
+
+    def interests(self, key: str) -> list[Interest]:
+        with self.lock:
+            rows = self.db.execute("SELECT interest, confidence, rationale FROM interests WHERE key = ? "
+                                   "ORDER BY position", (key,)).fetchall()
+        return [Interest(*row) for row in rows]
+
+    def done_keys(self, keys: list[str]) -> set[str]:
+        """The keys among `keys` with a successful call stored (failed calls are retried)."""
+        done: set[str] = set()
+        keys = list(keys)
+        with self.lock:
+            for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+                chunk = keys[start:start + 500]
+                query = f"SELECT key FROM calls WHERE error IS NULL AND key IN ({','.join('?' * len(chunk))})"
+                done.update(key for (key,) in self.db.execute(query, chunk))
+        return done
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            calls, errors, prompt, completion = self.db.execute(
+                "SELECT COUNT(*), COUNT(error), COALESCE(SUM(prompt_tokens), 0), "
+                "COALESCE(SUM(completion_tokens), 0) FROM calls").fetchone()
+            (interests,) = self.db.execute("SELECT COUNT(*) FROM interests").fetchone()
+        return {"calls": calls, "errors": errors, "prompt_tokens": prompt, "completion_tokens": completion,
+                "interests": interests}
