@@ -27,8 +27,7 @@ from deepinterest.data.io import read_json, write_json
 from deepinterest.evaluation.generative import GenerativeRanker
 from deepinterest.model.constrained import SIDVocabulary
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.training.checkpoint import load_weights
-from deepinterest.training.sft import build_model, collate
+from deepinterest.training.sft import build_vocabulary, collate, load_trained_model
 
 
 class FreeEndAfterItem(LogitsProcessor):
@@ -82,9 +81,10 @@ def main() -> None:
     info = read_json(args.run / "run.json")
     config = ExperimentConfig.model_validate(info["config"])
     dataset = PreparedDataset(Path(info["data"]))
-    vocab = SIDVocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids))
-    model = build_model(vocab, config.sft)
-    load_weights(args.run / "model.safetensors", model)
+    if config.sft.backbone != "tiger":
+        raise SystemExit("the HF comparison runs encoder-decoder (tiger) runs only")
+    vocab, _ = build_vocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids), config.sft)
+    model = load_trained_model(args.run, vocab, config.sft)
     model.eval()
     histories = dataset.examples("test").histories[: args.users]
     ranker = GenerativeRanker(model, vocab, args.beams, config.sft.max_items)
@@ -98,7 +98,8 @@ def main() -> None:
         batch = collate([(vocab.history_tokens(h, config.sft.max_items), [0]) for h in chunk], vocab.pad)
         began = time.perf_counter()
         with torch.no_grad():
-            theirs.extend(r[: args.k] for r in hf_search(model, vocab, batch["input_ids"], batch["attention_mask"], args.beams))
+            theirs.extend(r[: args.k] for r in hf_search(model, vocab, batch["input_ids"].to(ranker.device),
+                                                              batch["attention_mask"].to(ranker.device), args.beams))
         seconds["hf"] += time.perf_counter() - began
     same = sum(a == b for a, b in zip(ours, theirs)) / len(ours)
     same_sets = sum(set(a) == set(b) for a, b in zip(ours, theirs)) / len(ours)

@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from local_http import JSONHandler, LocalServer
 
 from deepinterest.config import MiningBackendConfig
 from deepinterest.config.offline import packaged_file
@@ -21,7 +21,7 @@ from deepinterest.mining.prompts import ANSWER_SCHEMA, load_prompt
 ANSWER = {"analysis": "a pen", "interests": [{"interest": "neat handwritten notes", "confidence": 0.8, "rationale": "gel ink"}]}
 
 
-class ScriptedServer:
+class ScriptedServer(LocalServer):
     """An OpenAI-style endpoint that fails the first `failures` requests with 503, recording every request."""
 
     def __init__(self, failures: int = 0, delay: float = 0.0):
@@ -29,9 +29,9 @@ class ScriptedServer:
         self.lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        class Handler(JSONHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.read_json()
                 with owner.lock:
                     owner.requests.append((self.path, dict(self.headers), body))
                     failing = len(owner.requests) <= owner.failures
@@ -40,25 +40,12 @@ class ScriptedServer:
                 time.sleep(owner.delay)
                 with owner.lock:
                     owner.in_flight -= 1
-                reply = {"error": "busy"} if failing else {
-                    "choices": [{"message": {"role": "assistant", "content": json.dumps(ANSWER)}}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 7}}
-                data = json.dumps(reply).encode()
-                self.send_response(503 if failing else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                if failing:
+                    return self.send_json(503, {"error": "busy"})
+                self.send_json(200, {"choices": [{"message": {"role": "assistant", "content": json.dumps(ANSWER)}}],
+                                     "usage": {"prompt_tokens": 11, "completion_tokens": 7}})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
+        super().__init__(Handler)
 
 
 def backend_config(url, **overrides):
@@ -76,11 +63,8 @@ async def ask(config, calls=1):
 
 def test_http_backend_retries_server_errors_and_sends_key_and_schema(monkeypatch):
     monkeypatch.setenv("MINING_TEST_KEY", "sk-secret")
-    server = ScriptedServer(failures=2)
-    try:
+    with ScriptedServer(failures=2) as server:
         [completion] = asyncio.run(ask(backend_config(server.url)))
-    finally:
-        server.close()
     assert json.loads(completion.text) == ANSWER and (completion.prompt_tokens, completion.completion_tokens) == (11, 7)
     assert len(server.requests) == 3 and all(path == "/v1/chat/completions" for path, _, _ in server.requests)
     path, headers, body = server.requests[-1]
@@ -89,21 +73,15 @@ def test_http_backend_retries_server_errors_and_sends_key_and_schema(monkeypatch
 
 
 def test_http_backend_gives_up_with_a_clear_error():
-    server = ScriptedServer(failures=100)
-    try:
+    with ScriptedServer(failures=100) as server:
         with pytest.raises(BackendError, match="gave up after 3 attempts .*HTTP 503"):
             asyncio.run(ask(backend_config(server.url, retries=2)))
-    finally:
-        server.close()
     assert len(server.requests) == 3
 
 
 def test_http_backend_bounds_requests_in_flight():
-    server = ScriptedServer(delay=0.2)
-    try:
+    with ScriptedServer(delay=0.2) as server:
         completions = asyncio.run(ask(backend_config(server.url, max_concurrency=2), calls=6))
-    finally:
-        server.close()
     assert len(completions) == 6 and server.most_in_flight == 2
 
 

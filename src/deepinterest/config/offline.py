@@ -1,4 +1,5 @@
-"""Where the offline default models live: files shipped inside PyPI packages, found without importing them."""
+"""Where the offline default models and the caches live: files shipped inside PyPI packages (found
+without importing the package, except chunked ones that must assemble their file) and $DEEPINTEREST_CACHE."""
 
 from __future__ import annotations
 

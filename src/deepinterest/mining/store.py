@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from deepinterest.config.offline import cache_root
 from deepinterest.mining.parse import Interest
 
 SCHEMA = """
@@ -37,8 +37,7 @@ def call_key(backend: str, model: str, prompt_version: str, text: str) -> str:
 
 
 def default_store_path() -> Path:
-    root = os.environ.get("DEEPINTEREST_CACHE") or Path.home() / ".cache" / "deepinterest"
-    return Path(root) / "mining.sqlite"
+    return cache_root() / "mining.sqlite"
 
 
 @dataclass(frozen=True)

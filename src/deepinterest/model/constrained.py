@@ -2,8 +2,9 @@
 
 Two model shapes share one per-step trie logic (`_TrieBeams`): encoder-decoder (TIGER) and
 decoder-only (a pretrained causal LM with the SID tokens added). The allowed next tokens come from
-the catalog's dense per-depth tables (one gather per step for all beams; no per-beam Python loop). Generation settings are explicit (no sampling, no top-k/top-p
-inherited from a checkpoint's generation config). Beams that reach an item are finished and keep
+the catalog's dense per-depth tables (one gather per step for all beams; no per-beam Python loop).
+Generation settings are explicit (no sampling, no top-k/top-p inherited from a checkpoint's
+generation config). Beams that reach an item are finished and keep
 their score; a beam with no allowed token left is dropped (score -inf), never decoded freely.
 """
 
@@ -126,8 +127,8 @@ class TrieSearch:
         """Beam search from the depth-0 logits of each example (one row each) and its KV cache.
 
         `advance(token, depth)` feeds every beam its last token and returns the next logits; the
-        cache is expanded to the beams once, then reordered after each step (index_select, no copies
-        per beam in Python).
+        cache is expanded to the beams once, then reordered after each step (`_reorder`: index_select,
+        no copies per beam in Python).
         """
         state = _TrieBeams(self, first_logits.shape[0], beams, first_logits.device)
         expand = torch.arange(first_logits.shape[0], device=first_logits.device).repeat_interleave(beams)

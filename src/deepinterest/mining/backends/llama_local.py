@@ -59,4 +59,5 @@ class LlamaCppBackend:
             return await asyncio.to_thread(self._complete, messages, schema)
 
     async def close(self) -> None:
-        self.llm.close() if hasattr(self.llm, "close") else None
+        if hasattr(self.llm, "close"):  # older llama-cpp-python frees on garbage collection only
+            self.llm.close()

@@ -36,11 +36,10 @@ class OpenAIBackend:
     def body(self, messages: list[dict], schema: dict | None) -> dict:
         body = {"model": self.model, "messages": messages, "temperature": self.config.temperature,
                 "max_tokens": self.config.max_tokens, "seed": self.config.seed}
-        if schema is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema,
-                                                                               "strict": True}}
-            if self.config.schema_style == "llama_cpp":
-                body["response_format"] = {"type": "json_object", "schema": schema}
+        if schema is not None and self.config.schema_style == "llama_cpp":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        elif schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
         return body
 
     async def _wait_for_rate_limit(self) -> None:
