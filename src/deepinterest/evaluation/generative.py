@@ -19,6 +19,7 @@ from deepinterest.model.causal_lm import alignment_examples, save_hf_files
 from deepinterest.model.constrained import SIDVocabulary, TrieSearch, beam_search_for
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.tokenizer.item_text import item_texts
+from deepinterest.training.interests import interest_codes, interest_examples, save_codes, with_interests
 from deepinterest.training.sft import build_vocabulary, load_trained_model, train_sft
 
 
@@ -68,10 +69,15 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
             raise FileNotFoundError(f"{folder}: not a {what} (no summary.json)")
     dataset = PreparedDataset(data)
     vocab, tokenizer = build_vocabulary(SIDCatalog.load(sid, dataset.item_ids), config.sft)
-    extra = None
+    extra = []
     if config.sft.align_tasks:
         extra = alignment_examples(tokenizer, vocab, item_texts(dataset, config.tokenizer.text), config.sft.align_tasks,
                                    config.sft.max_text_chars)
+    if config.sft.interest_tasks:
+        codes = interest_codes(dataset, config, progress=progress)
+        save_codes(out, codes)  # evaluation rebuilds the same inputs from the run folder
+        vocab = with_interests(vocab, codes)
+        extra += interest_examples(vocab, config.sft.interest_tasks)
     evaluator = Evaluator(dataset, config.eval)
     started = time.perf_counter()
 
@@ -80,7 +86,7 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
         return evaluator.run(ranker, "valid", progress=False, limit=config.sft.valid_limit).metrics["ndcg@10"]
 
     model, log = train_sft(dataset.train_sequences, vocab, config.sft, validate, out, seed=config.seed, progress=progress,
-                           extra_examples=extra)
+                           extra_examples=extra or None)
     if not PartialState().is_main_process:
         return None
     if tokenizer is not None:  # the run folder becomes a loadable Hugging Face checkpoint

@@ -169,3 +169,11 @@ def rejection_reason(phrase: str, confidence: float, seen: set[str], generic: se
     if confidence < min_confidence:
         return "low confidence"
     return None
+
+
+def parse_verdict(raw_text: str | None) -> tuple[bool | None, str]:
+    """The LLM judge's (keep?, reason); None when no verdict can be read."""
+    for value, _, _ in json_values((raw_text or "")[-MAX_SCAN_CHARS:], "{"):
+        if isinstance(value, dict) and str(value.get("verdict", "")).strip().lower() in ("keep", "drop"):
+            return value["verdict"].strip().lower() == "keep", str(value.get("reason") or "")
+    return None, ""

@@ -21,17 +21,17 @@ ANSWER_SCHEMA = {
     "type": "object",
     "properties": {
         # Bounded so a small model's reasoning cannot use up max_tokens before the interests.
-        "analysis": {"type": "string", "maxLength": 400},
+        "analysis": {"type": "string", "maxLength": 240},
         "interests": {
             "type": "array",
             "minItems": 1,
-            "maxItems": 8,
+            "maxItems": 5,
             "items": {
                 "type": "object",
                 "properties": {
-                    "interest": {"type": "string", "minLength": 1, "maxLength": 80},
+                    "interest": {"type": "string", "minLength": 1, "maxLength": 60},
                     "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "rationale": {"type": "string", "maxLength": 120},
+                    "rationale": {"type": "string", "maxLength": 90},
                 },
                 "required": ["interest", "confidence", "rationale"],
                 "additionalProperties": False,
@@ -41,6 +41,16 @@ ANSWER_SCHEMA = {
     "required": ["analysis", "interests"],
     "additionalProperties": False,
 }
+
+
+# The LLM judge's answer (RLDI labels): a reason first, so the verdict follows from it.
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "maxLength": 160}, "verdict": {"type": "string", "enum": ["keep", "drop"]}},
+    "required": ["reason", "verdict"],
+    "additionalProperties": False,
+}
+SCHEMAS = {"judge": VERDICT_SCHEMA}  # every other prompt asks for ANSWER_SCHEMA
 
 
 class _BlankForMissing(dict):
@@ -55,6 +65,10 @@ class Prompt:
     system: str
     template: str
     few_shot: tuple[dict, ...]  # each {"fields": {...}, "answer": {...}}
+
+    @property
+    def schema(self) -> dict:
+        return SCHEMAS.get(self.name, ANSWER_SCHEMA)
 
     @property
     def version_tag(self) -> str:

@@ -31,6 +31,9 @@ CREATE INDEX IF NOT EXISTS calls_item ON calls(kind, item);
 """
 
 
+ANSWER_ERROR = "answer: "  # prefix of the error of a call that answered, but with nothing usable
+
+
 def call_key(backend: str, model: str, prompt_version: str, text: str) -> str:
     """sha256 of what decides an answer; JSON-encoded so no two different tuples share a preimage."""
     return hashlib.sha256(json.dumps([backend, model, prompt_version, text]).encode()).hexdigest()
@@ -52,7 +55,7 @@ class CallRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     seconds: float | None = None
-    error: str | None = None  # a failed call (transport or unparseable answer): not done, retried on resume
+    error: str | None = None  # transport failure (retried on resume) or ANSWER_ERROR + why the answer was unusable
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -114,15 +117,32 @@ class MiningStore:
         return [Interest(*row) for row in rows]
 
     def done_keys(self, keys: list[str]) -> set[str]:
-        """The keys among `keys` with a successful call stored (failed calls are retried)."""
+        """The keys among `keys` with a finished call stored. Transport failures are retried; an answer
+        that parsed to nothing is kept (at temperature 0 asking again gives the same answer)."""
         done: set[str] = set()
         keys = list(keys)
         with self.lock:
             for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
                 chunk = keys[start:start + 500]
-                query = f"SELECT key FROM calls WHERE error IS NULL AND key IN ({','.join('?' * len(chunk))})"
+                query = (f"SELECT key FROM calls WHERE (error IS NULL OR error LIKE '{ANSWER_ERROR}%') "
+                         f"AND key IN ({','.join('?' * len(chunk))})")
                 done.update(key for (key,) in self.db.execute(query, chunk))
         return done
+
+    def rows(self, keys: list[str]) -> dict[str, tuple[CallRecord, list[Interest]]]:
+        """The stored calls among `keys` with their interests, for export."""
+        found: dict[str, tuple[CallRecord, list[Interest]]] = {}
+        keys = list(keys)
+        with self.lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE key IN ({marks})", chunk):
+                    found[row[0]] = (CallRecord(*row), [])
+                for key, *values in self.db.execute(f"SELECT key, interest, confidence, rationale FROM interests "
+                                                    f"WHERE key IN ({marks}) ORDER BY key, position", chunk):
+                    found[key][1].append(Interest(*values))
+        return found
 
     def stats(self) -> dict[str, int]:
         with self.lock:

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from deepinterest.config import ItemTextConfig
-from deepinterest.data.dataset import PreparedDataset
+from deepinterest.data.dataset import PreparedDataset, trim_text
 
 _LABELS = {"title": "Title", "brand": "Brand", "categories": "Categories", "description": "Description"}
 
@@ -22,7 +22,7 @@ def item_texts(dataset: PreparedDataset, config: ItemTextConfig) -> list[str]:
         for field, values in columns.items():
             value = (values[row] or "").strip()
             if field == "description":
-                value = _trim(value, config.description_chars)
+                value = trim_text(value, config.description_chars)
             if value:
                 parts.append(f"{_LABELS[field]}: {value}")
         texts.append(". ".join(parts))
@@ -51,9 +51,3 @@ def interest_texts(path: Path, item_ids: list[str]) -> list[str]:
         raise ValueError(f"{path}: none of its items are in the dataset (e.g. {sorted(unknown)[:3]})")
     return ["; ".join(by_item.get(item, [])) for item in item_ids]
 
-
-def _trim(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + " ..."

@@ -13,7 +13,7 @@ from deepinterest.config.runtime import resolve_device
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import atomic_dir, write_json
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.tokenizer.embedding import embed_texts
+from deepinterest.data.embedding import embed_texts
 from deepinterest.tokenizer.fusion import fuse
 from deepinterest.tokenizer.item_text import interest_texts, item_texts
 from deepinterest.tokenizer.quantize import usage_and_perplexity

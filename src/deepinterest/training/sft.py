@@ -26,6 +26,7 @@ from deepinterest.model.causal_lm import (build_causal_lm, causal_vocabulary, co
                                           sid_tokenizer)
 from deepinterest.model.constrained import SIDVocabulary
 from deepinterest.model.tiger import build_tiger
+from deepinterest.training.interests import load_codes, with_interests
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 
@@ -60,10 +61,13 @@ TIGER_ONLY = {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"}
 def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | None = None):
     """(vocabulary, tokenizer): TIGER's own ids (no tokenizer), or the causal LM's tokenizer with the SID tokens.
 
-    `checkpoint`: a trained causal run folder, whose tokenizer already has them (default: sft.model).
+    `checkpoint`: a trained run folder: a causal run's tokenizer already has the SID tokens (default:
+    sft.model); a TIGER run with interest tasks has its interest codes there.
     """
     if config.backbone == "tiger":
-        return SIDVocabulary(catalog), None
+        vocab = SIDVocabulary(catalog)
+        codes = load_codes(checkpoint) if checkpoint else None
+        return (with_interests(vocab, codes) if codes else vocab), None
     tokenizer = sid_tokenizer(checkpoint or config.model, catalog)
     return causal_vocabulary(tokenizer, catalog), tokenizer
 

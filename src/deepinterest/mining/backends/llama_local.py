@@ -1,14 +1,15 @@
-"""A local GGUF through llama-cpp-python, its answers held to the JSON schema by a grammar.
+"""A local GGUF through llama.cpp, its answers held to the JSON schema by a grammar.
 
 Small models (SmolLM2-135M, Gemma-3-270M) only answer in JSON with few-shot examples plus a grammar.
-A llama.cpp context is not thread-safe: calls run one at a time in a worker thread, so the event
-loop (and the HTTP backends beside this one) keeps going.
+Calls go to a continuous-batching engine (llama_engine.py): concurrent calls decode together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from deepinterest.config import MiningBackendConfig
@@ -27,37 +28,39 @@ def resolve_gguf(model: str) -> Path:
     return path
 
 
+@lru_cache(maxsize=32)
+def schema_grammar(schema_json: str) -> str:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)._grammar
+
+
 class LlamaCppBackend:
+    shares_cpu = True  # the miner runs local backends one after another
+
     def __init__(self, config: MiningBackendConfig):
         try:
-            from llama_cpp import Llama
+            from deepinterest.mining.backends.llama_engine import LlamaEngine
         except ImportError as error:
             raise ImportError("kind llama_cpp needs llama-cpp-python (`pip install llama-cpp-python`)") from error
         self.config, self.name = config, config.name
         self.path = resolve_gguf(config.model)
         self.model = self.path.name
-        self.llm = Llama(model_path=str(self.path), n_ctx=config.n_ctx, n_threads=config.threads, seed=config.seed,
-                         verbose=False)
-        self.lock = asyncio.Lock()
-
-    def _complete(self, messages: list[dict], schema: dict | None) -> Completion:
-        started = time.perf_counter()
-        options = {"response_format": {"type": "json_object", "schema": schema}} if schema is not None else {}
-        try:
-            out = self.llm.create_chat_completion(messages=messages, temperature=self.config.temperature,
-                                                  max_tokens=self.config.max_tokens, seed=self.config.seed,
-                                                  repeat_penalty=self.config.repeat_penalty, **options)
-        except (RuntimeError, ValueError) as error:  # context overflow, bad grammar
-            raise BackendError(f"{self.name}: {error}") from error
-        usage = out.get("usage") or {}
-        return Completion(text=out["choices"][0]["message"]["content"] or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                          completion_tokens=int(usage.get("completion_tokens", 0)),
-                          seconds=round(time.perf_counter() - started, 3))
+        self.engine = LlamaEngine(self.path, parallel=config.max_concurrency, n_ctx=config.n_ctx,
+                                  threads=config.threads, repeat_penalty=config.repeat_penalty)
 
     async def complete(self, messages: list[dict], schema: dict | None = None) -> Completion:
-        async with self.lock:
-            return await asyncio.to_thread(self._complete, messages, schema)
+        started = time.perf_counter()
+        # Key order matters: the grammar writes properties in the schema's order (the analysis comes first).
+        grammar = schema_grammar(json.dumps(schema)) if schema is not None else None
+        future = self.engine.submit(messages, grammar=grammar, max_tokens=self.config.max_tokens,
+                                    temperature=self.config.temperature, seed=self.config.seed)
+        try:
+            text, prompt_tokens, completion_tokens = await asyncio.wrap_future(future)
+        except RuntimeError as error:  # EngineError: too long for the context, grammar dead end
+            raise BackendError(f"{self.name}: {error}") from error
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                          seconds=round(time.perf_counter() - started, 3))
 
     async def close(self) -> None:
-        if hasattr(self.llm, "close"):  # older llama-cpp-python frees on garbage collection only
-            self.llm.close()
+        await asyncio.to_thread(self.engine.close)

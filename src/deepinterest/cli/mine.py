@@ -1,0 +1,41 @@
+"""`deepinterest mine`: multi-LLM deep interest mining (MLIM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from deepinterest.cli.common import ConfigOption, SetOption, console, experiment, user_errors
+
+
+def mine(
+    data: Path = typer.Option(..., "--data", "-d", help="prepared data folder", exists=True, file_okay=False),
+    out: Path = typer.Option(..., "--out", "-o", help="interests folder to write"),
+    limit: int = typer.Option(None, "--limit", "-n", min=1, help="mine the first N items only"),
+    users: bool = typer.Option(None, "--users/--no-users", help="also mine users' interests from their training history "
+                                                                "(mine.users)"),
+    config: Path = ConfigOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Ask every configured LLM for each item's deep interests, merge them, write Parquet + summary.json.
+
+    Every call is cached (mine.store): a re-run asks nothing twice and a killed run resumes.
+    Without --config the two offline LLMs (SmolLM2-135M, Gemma-3-270M) are used.
+    """
+    from deepinterest.mining.stage import mine as run_mine
+
+    with user_errors():
+        cfg = experiment(config, overrides, **{"mine.users": users})
+        summary = run_mine(data, out, cfg, limit=limit)
+    table = Table(title=f"deep interests {out}")
+    for column in ("backend", "jobs", "asked", "cached", "failed", "valid_rate", "completion tokens", "seconds", "jobs/s"):
+        table.add_column(column, justify="right" if column != "backend" else "left")
+    for name, s in summary["backends"].items():
+        table.add_row(name, str(s["jobs"]), str(s["calls"]), str(s["cache_hits"]), str(s["failed"]),
+                      f"{s['valid_rate']:.3f}", str(s["completion_tokens"]), f"{s['seconds']:.0f}",
+                      f"{s['jobs_per_second'] or 0:.2f}")
+    console.print(table)
+    console.print(f"{summary['mined_items']}/{summary['item_jobs']} items mined, {summary['interests']} interests "
+                  f"({summary['multi_model_interests']} proposed by several models), {summary['seconds']:.0f} s")

@@ -1,0 +1,130 @@
+"""`deepinterest run`: data -> mine -> label -> tokenize -> sft (+ evaluate), one folder per stage.
+
+Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings and of the
+fingerprints of the stages it reads. A stage whose fingerprint is unchanged is skipped; a changed one
+is redone from scratch, and so is everything downstream of it. A stage killed half-way has no
+stage.json and runs again (mining and SFT resume from their own caches and checkpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from deepinterest.config import ExperimentConfig
+from deepinterest.data.io import read_json, write_json
+
+STAGE_FILE = "stage.json"
+# Settings that change how a stage runs, not what it produces.
+RUNTIME_KEYS = {"store", "cache", "threads", "device", "data", "sid", "interests", "max_concurrency",
+                "requests_per_second", "timeout", "retries", "backoff", "batch_size_eval"}
+
+
+def _settings(section) -> object:
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in sorted(value.items()) if k not in RUNTIME_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(section.model_dump(mode="json") if hasattr(section, "model_dump") else section)
+
+
+def fingerprint(name: str, settings: object, inputs: list[str]) -> str:
+    text = json.dumps({"stage": name, "settings": settings, "inputs": inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Stage:
+    name: str
+    settings: object
+    inputs: list[str]  # names of the stages it reads
+    run: Callable[[Path], dict | None]
+
+
+@dataclass
+class Pipeline:
+    root: Path
+    console: Console
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, dict] = field(default_factory=dict)
+
+    def run(self, stage: Stage) -> dict | None:
+        folder = self.root / stage.name
+        print_ = self.console.print
+        fp = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
+        self.fingerprints[stage.name] = fp
+        done = folder / STAGE_FILE
+        if done.exists() and read_json(done).get("fingerprint") == fp:
+            record = read_json(done)
+            self.timings[stage.name] = {"seconds": record["seconds"], "skipped": True}
+            print_(f"[green]{stage.name}[/]: unchanged, skipped ({record['seconds']:.0f} s when it ran)")
+            return record.get("summary")
+        if done.exists():  # settings or inputs changed: the old artifacts must not be resumed into
+            print_(f"[yellow]{stage.name}[/]: settings or inputs changed, redoing it")
+            shutil.rmtree(folder)
+        print_(f"[bold]{stage.name}[/] ...")
+        started = time.perf_counter()
+        summary = stage.run(folder)
+        seconds = round(time.perf_counter() - started, 2)
+        write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary})
+        self.timings[stage.name] = {"seconds": seconds, "skipped": False}
+        print_(f"[green]{stage.name}[/]: done in {seconds:.0f} s")
+        return summary
+
+
+def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress: bool = True) -> dict:
+    from deepinterest.data.prepare import prepare
+    from deepinterest.evaluation.generative import run_sft
+    from deepinterest.labeling.stage import label
+    from deepinterest.mining.stage import mine
+    from deepinterest.serving.report import write_report
+    from deepinterest.tokenizer.stage import tokenize
+
+    if config.data is None:
+        raise ValueError("the config has no `data` section: name a registered source (data.source: office) or a path")
+    out = Path(out)
+    plan = config.pipeline
+    pipe = Pipeline(out, console)
+    summaries: dict[str, dict | None] = {}
+    data = out / "data"
+    summaries["data"] = pipe.run(Stage("data", _settings(config.data), [], lambda f: prepare(config.data, f)))
+
+    curated, curated_stage = None, None
+    if plan.interests:
+        summaries["mine"] = pipe.run(Stage("mine", _settings(config.mine), ["data"],
+                                           lambda f: mine(data, f, config, progress=progress)))
+        curated, curated_stage = out / "mine" / "item_interests.parquet", "mine"
+        if plan.rldi:
+            summaries["label"] = pipe.run(Stage("label", [_settings(config.label), config.seed], ["data", "mine"],
+                                                lambda f: label(data, out / "mine", f, config, progress=progress)))
+            curated, curated_stage = out / "label" / "interests.parquet", "label"
+
+    in_sid = curated if plan.interests and plan.interests_in_sid else None
+    summaries["tokenize"] = pipe.run(Stage(
+        "tokenize", [_settings(config.tokenizer), config.seed, bool(in_sid)],
+        ["data"] + ([curated_stage] if in_sid else []),
+        lambda f: tokenize(data, f, config, in_sid, progress=progress)))
+
+    tasks = list(config.sft.interest_tasks) if plan.interests and plan.interests_in_sft else []
+    sft_config = config.model_copy(update={"sft": config.sft.model_copy(update={
+        "data": data, "sid": out / "tokenize", "interests": curated if tasks else None, "interest_tasks": tasks})})
+    summaries["sft"] = pipe.run(Stage(
+        "sft", [_settings(sft_config.sft), _settings(config.eval), config.seed, tasks],
+        ["data", "tokenize"] + ([curated_stage] if tasks else []),
+        lambda f: run_sft(sft_config, f, progress=progress)))
+
+    record = {"config": config.model_dump(mode="json"), "fingerprints": pipe.fingerprints, "timings": pipe.timings,
+              "total_seconds": round(sum(t["seconds"] for t in pipe.timings.values() if not t["skipped"]), 2)}
+    write_json(out / "pipeline.json", record)
+    write_report(out, config, record, summaries)
+    return record

