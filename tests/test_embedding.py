@@ -6,7 +6,7 @@ import pytest
 from deepinterest.config import EmbeddingConfig, ItemTextConfig
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.embedding import OpenAIEmbedder, SentenceTransformerEmbedder, embed_texts
-from deepinterest.tokenizer.item_text import item_texts
+from deepinterest.data.item_text import item_texts
 
 from embedding_server import EmbeddingServer
 

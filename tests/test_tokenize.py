@@ -12,7 +12,7 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.prepare import prepare
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.tokenizer.fusion import fuse
-from deepinterest.tokenizer.item_text import interest_texts
+from deepinterest.data.item_text import interest_texts
 from deepinterest.tokenizer.stage import NonFiniteEmbeddingError, check_finite, tokenize
 
 from embedding_server import EmbeddingServer

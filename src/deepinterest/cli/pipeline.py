@@ -101,11 +101,12 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
 
     curated, curated_stage = None, None
     if plan.interests:
-        summaries["mine"] = pipe.run(Stage("mine", _settings(config.mine), ["data"],
+        summaries["mine"] = pipe.run(Stage("mine", [_settings(config.mine), _settings(config.tokenizer.embedding)], ["data"],
                                            lambda f: mine(data, f, config, progress=progress)))
         curated, curated_stage = out / "mine" / "item_interests.parquet", "mine"
         if plan.rldi:
-            summaries["label"] = pipe.run(Stage("label", [_settings(config.label), config.seed], ["data", "mine"],
+            summaries["label"] = pipe.run(Stage("label", [_settings(config.label), _settings(config.tokenizer.embedding),
+                                                       _settings(config.tokenizer.text), config.seed], ["data", "mine"],
                                                 lambda f: label(data, out / "mine", f, config, progress=progress)))
             curated, curated_stage = out / "label" / "interests.parquet", "label"
 

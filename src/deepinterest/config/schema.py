@@ -232,7 +232,6 @@ class MiningConfig(Section):
     tagger_top_k: int = Field(5, ge=1, description="ImageNet labels per image in the visual prompt")
     merge_threshold: float = Field(0.85, gt=0, le=1, description="cosine similarity above which two interests of an item "
                                                                  "(from any models) are merged into one")
-    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig, description="the encoder used to merge interests")
 
 
 LABEL_FEATURES = ("text_sim", "neighbour_sim", "generic_sim", "support", "confidence", "specificity", "words", "chars")
@@ -255,7 +254,6 @@ class LabelConfig(Section):
     neighbours: int = Field(20, ge=1, description="co-interacted items per item (training split) for behaviour")
     behaviour_margin: float = Field(0.02, ge=0, description="an interest is behaviourally supported when its best match "
                                                             "among neighbours' interests beats random items' by this")
-    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
 
 
 class PipelineConfig(Section):

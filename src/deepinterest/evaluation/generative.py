@@ -18,7 +18,7 @@ from deepinterest.evaluation.harness import Evaluator
 from deepinterest.model.causal_lm import alignment_examples, save_hf_files
 from deepinterest.model.constrained import SIDVocabulary, TrieSearch, beam_search_for
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.tokenizer.item_text import item_texts
+from deepinterest.data.item_text import item_texts
 from deepinterest.training.interests import interest_codes, interest_examples, save_codes, with_interests
 from deepinterest.training.sft import build_vocabulary, load_trained_model, train_sft
 

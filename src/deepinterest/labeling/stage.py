@@ -15,15 +15,13 @@ import polars as pl
 
 from deepinterest.config import ExperimentConfig
 from deepinterest.config.schema import LABEL_FEATURES
-from deepinterest.data.dataset import PreparedDataset, trim_text
+from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.embedding import embed_texts
 from deepinterest.data.io import atomic_dir, write_json
+from deepinterest.data.item_text import item_texts
 from deepinterest.labeling.classifier import fit_and_score
 from deepinterest.labeling.features import best_match, co_interaction_neighbours, pair_features
 from deepinterest.labeling.labels import behaviour_labels, combine, human_labels, judge_labels
-
-ITEM_TEXT_CHARS = 300
-
 
 def load_pairs(interests: Path, dataset: PreparedDataset) -> pl.DataFrame:
     path = interests / "item_interests.parquet" if interests.is_dir() else interests
@@ -40,16 +38,6 @@ def load_pairs(interests: Path, dataset: PreparedDataset) -> pl.DataFrame:
     return table
 
 
-def item_texts(dataset: PreparedDataset) -> dict[str, str]:
-    items = dataset.items
-    texts = {}
-    for row in items.iter_rows(named=True):
-        parts = [row.get("title") or "", row.get("categories") or "",
-                 trim_text(row.get("description") or "", ITEM_TEXT_CHARS)]
-        texts[row["item"]] = ". ".join(p.strip() for p in parts if p and p.strip())
-    return texts
-
-
 def label(data: Path, interests: Path, out: Path, config: ExperimentConfig, progress: bool = True) -> dict:
     started = time.perf_counter()
     cfg = config.label
@@ -57,10 +45,10 @@ def label(data: Path, interests: Path, out: Path, config: ExperimentConfig, prog
     pairs = load_pairs(Path(interests), dataset)
     index = {item: i for i, item in enumerate(dataset.item_ids)}
     owners = np.asarray([index[i] for i in pairs["item"].to_list()], dtype=np.int64)
-    texts = item_texts(dataset)
+    texts = dict(zip(dataset.item_ids, item_texts(dataset, config.tokenizer.text)))  # the tokenizer's texts: one cache
 
-    vectors, _ = embed_texts(pairs["interest"].to_list(), cfg.embedding, label="embedding interests", progress=progress)
-    item_vectors, _ = embed_texts([texts[i] for i in dataset.item_ids], cfg.embedding, label="embedding items",
+    vectors, _ = embed_texts(pairs["interest"].to_list(), config.tokenizer.embedding, label="embedding interests", progress=progress)
+    item_vectors, _ = embed_texts([texts[i] for i in dataset.item_ids], config.tokenizer.embedding, label="embedding items",
                                   progress=progress)
     neighbours = co_interaction_neighbours(dataset, cfg.neighbours)
     sources: dict[str, np.ndarray] = {}

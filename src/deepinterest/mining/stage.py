@@ -94,7 +94,8 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     with MiningStore(mining.store or default_store_path()) as store:
         tallies = asyncio.run(_run_and_close(jobs, backends, prompts, store, mining, progress))
         raw = _raw_rows(jobs, tallies, store)
-    merged = merge_interests(raw, mining.merge_threshold, mining.embedding, progress=progress)
+    # One encoder for the whole run (tokenizer.embedding): its cache serves mining, labels and SIDs alike.
+    merged = merge_interests(raw, mining.merge_threshold, config.tokenizer.embedding, progress=progress)
     items = merged.filter(pl.col("kind") != "user").rename({"subject": "item"}).select(ITEM_COLUMNS)
     with atomic_dir(out) as stage:
         raw.write_parquet(stage / "raw_interests.parquet")

@@ -15,7 +15,7 @@ from deepinterest.data.io import atomic_dir, write_json
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.data.embedding import embed_texts
 from deepinterest.tokenizer.fusion import fuse
-from deepinterest.tokenizer.item_text import interest_texts, item_texts
+from deepinterest.data.item_text import interest_texts, item_texts
 from deepinterest.tokenizer.quantize import usage_and_perplexity
 from deepinterest.tokenizer.report import plot_code_usage
 from deepinterest.tokenizer.rqkmeans import train_rqkmeans
