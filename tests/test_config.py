@@ -32,3 +32,29 @@ def test_shipped_configs_load():
     assert configs
     for path in configs:
         load_config(path)
+
+
+def test_an_ablation_extends_its_base_and_states_only_what_it_changes(tmp_path):
+    from deepinterest.config import load_config
+
+    (tmp_path / "base.yaml").write_text("name: base\nsft: {epochs: 7, lr: 0.002}\npipeline: {explain: 3}\n")
+    (tmp_path / "ablation.yaml").write_text("extends: base.yaml\nname: ablation\nsft: {epochs: 9}\npipeline: {rldi: false}\n")
+    config = load_config(tmp_path / "ablation.yaml")
+    assert config.name == "ablation" and config.sft.epochs == 9 and config.sft.lr == 0.002
+    assert config.pipeline.rldi is False and config.pipeline.explain == 3
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ValueError, match="loops"):
+        load_config(tmp_path / "loop.yaml")
+
+
+def test_shipped_office_ablations_differ_from_the_default_in_one_switch_each():
+    from pathlib import Path
+
+    from deepinterest.config import load_config
+
+    configs = Path(__file__).parent.parent / "configs"
+    default = load_config(configs / "office.yaml").pipeline.model_dump()
+    for name, switch in (("no-interests", "interests"), ("no-rldi", "rldi"), ("sid-only", "interests_in_sft"),
+                         ("sft-only", "interests_in_sid")):
+        ablation = load_config(configs / f"office-{name}.yaml").pipeline.model_dump()
+        assert {k for k in default if default[k] != ablation[k]} == {switch}

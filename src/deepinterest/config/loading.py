@@ -11,13 +11,31 @@ from deepinterest.config.schema import ExperimentConfig
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: the config must be a mapping")
+    raw = read_raw(Path(path)) if path is not None else {}
     return ExperimentConfig.model_validate(apply_overrides(raw, overrides or []))
+
+
+def read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping; `extends: other.yaml` (relative to this file) is read first and overridden key by key,
+    so an ablation states only what it changes."""
+    path = path.resolve()
+    if path in seen:
+        raise ValueError(f"{path}: `extends` loops back to itself")
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: the config must be a mapping")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    return deep_merge(read_raw(path.parent / base, (*seen, path)), raw)
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

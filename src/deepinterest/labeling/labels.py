@@ -54,8 +54,8 @@ def human_labels(path: Path, pairs: pl.DataFrame) -> np.ndarray:
     if missing:
         raise ValueError(f"{path}: human labels lack column(s) {', '.join(sorted(missing))}")
     table = table.with_columns(pl.col("interest").map_elements(normalise_phrase, return_dtype=pl.Utf8),
-                               pl.col("label").cast(pl.Float32))
-    if not table["label"].is_in([0.0, 1.0]).all():
+                               pl.col("label").cast(pl.Float32, strict=False))
+    if not table["label"].is_in([0.0, 1.0]).all() or table["label"].null_count():
         raise ValueError(f"{path}: labels must be 0 (drop) or 1 (keep)")
     joined = pairs.select("item", "interest").join(table.unique(["item", "interest"]), on=["item", "interest"],
                                                     how="left", maintain_order="left")
