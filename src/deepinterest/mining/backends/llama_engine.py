@@ -13,6 +13,7 @@ One worker thread owns the context (llama.cpp is not thread-safe); callers wait 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import queue
 from collections import deque
@@ -61,6 +62,9 @@ class LlamaEngine:
                  repeat_penalty: float = 1.1, n_batch: int = 1024):
         import llama_cpp as L
         from llama_cpp import llama_chat_format
+
+        # llama.cpp's load-time warnings (every GGUF has a few) would drown the progress bar: errors only.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
 
         self.L, self.parallel, self.n_ctx, self.repeat_penalty = L, parallel, n_ctx, repeat_penalty
         self.n_batch = n_batch
