@@ -33,6 +33,23 @@ def sft(
         console.print(metrics_table(f"sft: {out}", results, KEYS))
 
 
+def rl(
+    sft_run: Path = typer.Option(..., "--sft", exists=True, file_okay=False, help="a finished SFT run folder"),
+    out: Path = typer.Option(..., "--out", "-o", help="RL run folder: model.safetensors, rl_log.json, metrics.json, rankings.jsonl"),
+    interests: Path = typer.Option(None, "--interests", "-i", exists=True,
+                                   help="RLDI label folder: q and kept interests for the reward (rl.interests)"),
+    config: Path = ConfigOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Refine an SFT model with GRPO and the Interest-Aware Reward, then evaluate it."""
+    from deepinterest.evaluation.generative import run_rl
+
+    with user_errors():
+        cfg = experiment(config, overrides, **{"rl.interests": interests})
+        results = run_rl(cfg, sft_run, out)
+    console.print(metrics_table(f"rl: {out}", results, KEYS))
+
+
 def evaluate(run: Path = typer.Option(..., "--run", "-r", exists=True, file_okay=False, help="a trained model's folder")) -> None:
     """Rank valid and test users with constrained beam search; write RUN/metrics.json and RUN/rankings.jsonl."""
     from deepinterest.evaluation.generative import evaluate_run

@@ -8,7 +8,7 @@ import typer
 
 from deepinterest import __version__
 from deepinterest.cli import baseline, data
-from deepinterest.cli.generative import convert_gguf, evaluate, sft
+from deepinterest.cli.generative import convert_gguf, evaluate, rl, sft
 from deepinterest.cli.label import label
 from deepinterest.cli.mine import mine
 from deepinterest.cli.run import run
@@ -23,6 +23,7 @@ app.command()(mine)
 app.command()(label)
 app.command()(tokenize)
 app.command()(sft)
+app.command()(rl)
 app.command()(evaluate)
 app.command(name="convert-gguf")(convert_gguf)
 app.command()(run)

@@ -1,4 +1,4 @@
-"""`deepinterest run`: data -> mine -> label -> tokenize -> sft (+ evaluate), one folder per stage.
+"""`deepinterest run`: data -> mine -> label -> tokenize -> sft (+ evaluate) -> rl, one folder per stage.
 
 Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings and of the
 fingerprints of the stages it reads. A stage whose fingerprint is unchanged is skipped; a changed one
@@ -84,7 +84,7 @@ class Pipeline:
 
 def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress: bool = True) -> dict:
     from deepinterest.data.prepare import prepare
-    from deepinterest.evaluation.generative import run_sft
+    from deepinterest.evaluation.generative import run_rl, run_sft
     from deepinterest.labeling.stage import label
     from deepinterest.mining.stage import mine
     from deepinterest.serving.report import write_report
@@ -123,6 +123,13 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
         "sft", [_settings(sft_config.sft), _settings(config.eval), config.seed, tasks],
         ["data", "tokenize"] + ([curated_stage] if tasks else []),
         lambda f: run_sft(sft_config, f, progress=progress)))
+
+    if plan.rl:
+        rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={
+            "interests": out / "label" if plan.interests and plan.rldi else None})})
+        summaries["rl"] = pipe.run(Stage(
+            "rl", [_settings(config.rl), bool(rl_config.rl.interests)], ["sft"] + (["label"] if rl_config.rl.interests else []),
+            lambda f: run_rl(rl_config, out / "sft", f, progress=progress)))
 
     record = {"config": config.model_dump(mode="json"), "fingerprints": pipe.fingerprints, "timings": pipe.timings,
               "total_seconds": round(sum(t["seconds"] for t in pipe.timings.values() if not t["skipped"]), 2)}

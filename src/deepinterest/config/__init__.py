@@ -11,6 +11,8 @@ from deepinterest.config.schema import (
     MiningBackendConfig,
     MiningConfig,
     PipelineConfig,
+    RewardConfig,
+    RLConfig,
     RQKMeansConfig,
     RQVAEConfig,
     SASRecConfig,
@@ -20,6 +22,8 @@ from deepinterest.config.schema import (
 from deepinterest.config.loading import load_config, apply_overrides
 
 __all__ = [
+    "RewardConfig",
+    "RLConfig",
     "PipelineConfig",
     "LabelConfig",
     "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig", "MiningBackendConfig", "MiningConfig",

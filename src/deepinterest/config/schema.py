@@ -256,6 +256,41 @@ class LabelConfig(Section):
                                                             "among neighbours' interests beats random items' by this")
 
 
+class RewardConfig(Section):
+    """The Interest-Aware Reward: exact + l_valid*valid + l_prefix*LCP/L + alpha*q*exact + l_interest*sim."""
+
+    exact: float = Field(1.0, ge=0, description="reward of generating the target item's SID")
+    valid: float = Field(0.1, ge=0, description="l_valid: the SID is a real item")
+    prefix: float = Field(0.5, ge=0, description="l_pref: the share of the target's SID levels matched from the start")
+    alpha: float = Field(0.5, ge=0, description="extra reward of a hit, scaled by the target's interest quality q")
+    interest: float = Field(0.3, ge=0, description="l_int: similarity of the candidate's interests to the user's")
+    rank_penalty: bool = Field(False, description="MiniOneRec's rank-aware penalty: a wrong candidate at beam rank k "
+                                                  "loses rank_weight / log2(k + 1)")
+    rank_weight: float = Field(0.5, ge=0)
+
+
+class RLConfig(Section):
+    group_size: int = Field(8, ge=2, description="G: distinct candidates per prompt")
+    generation: Literal["beam", "sample"] = Field("beam", description="candidates from constrained beam search "
+                                                                      "(the top G) or constrained sampling")
+    temperature: float = Field(1.0, gt=0, description="sample: softmax temperature")
+    steps: int = Field(200, ge=1, description="policy updates")
+    batch_size: int = Field(64, ge=1, description="prompts per step")
+    lr: float = Field(1e-4, gt=0)
+    clip: float = Field(0.2, gt=0, lt=1, description="epsilon of the clipped ratio objective")
+    beta: float = Field(1e-3, ge=0, description="weight of the k3 KL penalty to the frozen SFT model")
+    updates_per_batch: int = Field(1, ge=1, description="optimizer steps on one batch of candidates (ratios leave 1 "
+                                                        "from the second on)")
+    eval_every: int = Field(25, ge=1, description="steps between validations (valid NDCG@10; the best is kept)")
+    valid_limit: int | None = Field(1000, description="validate on the first N users (None: all)")
+    max_minutes: float | None = Field(None, gt=0, description="time budget for the updates")
+    interests: Path | None = Field(None, description="RLDI folder (q and kept interests); `deepinterest run` sets it")
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    lora: bool = Field(False, description="causal backbone: train LoRA adapters (sft.lora_* sizes) instead of every weight")
+    threads: int | None = None
+    device: str = "auto"
+
+
 class PipelineConfig(Section):
     """What `deepinterest run` does with deep interests (the ablations are these switches)."""
 
@@ -264,6 +299,7 @@ class PipelineConfig(Section):
     interests_in_sid: bool = Field(True, description="fold interests into the item embeddings behind the SIDs (IEID)")
     interests_in_sft: bool = Field(True, description="train the SFT interest tasks (sft.interest_tasks)")
     explain: int = Field(5, ge=0, description="explained recommendations in report.md")
+    rl: bool = Field(False, description="refine the SFT model with GRPO (the rl stage, DIR/rl)")
 
 
 class ExperimentConfig(Section):
@@ -277,4 +313,5 @@ class ExperimentConfig(Section):
     mine: MiningConfig = Field(default_factory=MiningConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    rl: RLConfig = Field(default_factory=RLConfig)
 

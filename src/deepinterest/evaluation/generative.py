@@ -120,3 +120,47 @@ def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | N
     info["eval_seconds"] = round(time.perf_counter() - started, 2)
     write_json(run / "run.json", info)
     return results
+
+
+def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool = True) -> dict:
+    """GRPO from a finished SFT run: `config.rl` drives it, everything else comes from the SFT run."""
+    import shutil
+
+    from deepinterest.model.causal_lm import with_lora
+    from deepinterest.training.grpo import train_grpo
+    from deepinterest.training.interests import CODES_FILE, interest_signals
+
+    sft_run, out = Path(sft_run), Path(out)
+    if not (sft_run / "run.json").exists() or not (sft_run / "model.safetensors").exists():
+        raise FileNotFoundError(f"{sft_run}: not a finished SFT run (run.json and model.safetensors); run `deepinterest sft`")
+    info = read_json(sft_run / "run.json")
+    merged = ExperimentConfig.model_validate(info["config"]).model_copy(update={"rl": config.rl})
+    dataset = PreparedDataset(Path(info["data"]))
+    vocab, tokenizer = build_vocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids), merged.sft, checkpoint=sft_run)
+    model = load_trained_model(sft_run, vocab, merged.sft)
+    if config.rl.lora:
+        if merged.sft.backbone != "causal":
+            raise ValueError("rl.lora needs a causal backbone (TIGER is trained whole)")
+        model = with_lora(model, vocab, merged.sft)
+    item_vectors = quality = None
+    if config.rl.interests is not None:
+        item_vectors, quality = interest_signals(config.rl.interests, dataset, merged, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    if (sft_run / CODES_FILE).exists():  # the same model inputs as the SFT run
+        shutil.copy(sft_run / CODES_FILE, out / CODES_FILE)
+    evaluator = Evaluator(dataset, merged.eval)
+
+    def validate(policy) -> float:
+        ranker = GenerativeRanker(policy, vocab, merged.sft.beams, merged.sft.max_items)
+        return evaluator.run(ranker, "valid", progress=False, limit=config.rl.valid_limit).metrics["ndcg@10"]
+
+    started = time.perf_counter()
+    model, log = train_grpo(model, vocab, dataset.train_sequences, merged, validate, out, item_vectors=item_vectors,
+                            quality=quality, progress=progress)
+    if tokenizer is not None:
+        save_hf_files(out, model, tokenizer)
+    write_json(out / "run.json", {"model": "rl", "sft": str(sft_run.resolve()), "data": info["data"], "sid": info["sid"],
+                                  "config": merged.model_dump(mode="json"), "best_step": log["best_step"],
+                                  "steps": len(log["steps"]), "train_seconds": log["train_seconds"],
+                                  "seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": peak_memory_mb()})
+    return evaluate_run(out, progress=progress, model=model)

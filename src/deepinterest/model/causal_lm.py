@@ -95,7 +95,7 @@ def build_causal_lm(vocab: SIDVocabulary, config: SFTConfig):
     if model.get_input_embeddings().num_embeddings < vocab.size:
         model.resize_token_embeddings(vocab.size, mean_resizing=False)
     _init_sid_rows(model, vocab)
-    return _with_lora(model, vocab, config) if config.lora else model
+    return with_lora(model, vocab, config) if config.lora else model
 
 
 def load_causal_lm(run: str | Path, vocab: SIDVocabulary, config: SFTConfig):
@@ -124,7 +124,7 @@ def _init_sid_rows(model, vocab: SIDVocabulary) -> None:
         weight[vocab.offset:vocab.size] = (old.mean(0) + old.std(0) * noise).to(weight.dtype)
 
 
-def _with_lora(model, vocab: SIDVocabulary, config: SFTConfig):
+def with_lora(model, vocab: SIDVocabulary, config: SFTConfig):
     from peft import LoraConfig, get_peft_model
 
     new = list(range(vocab.offset, vocab.size))

@@ -35,7 +35,11 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
     lines = [f"# {config.name}", "", f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `deepinterest run`. "
              f"Interests: {'on' if config.pipeline.interests else 'off (TIGER)'}; RLDI: {config.pipeline.rldi}; "
              f"in SIDs: {config.pipeline.interests_in_sid}; in SFT: {config.pipeline.interests_in_sft}.", ""]
-    lines += ["## Test and valid metrics (leave-one-out, full ranking)", "", *_metrics(out / "sft")]
+    lines += ["## Test and valid metrics (leave-one-out, full ranking)", "", "SFT:", "", *_metrics(out / "sft")]
+    if (out / "rl").exists():
+        lines += ["After GRPO (`rl`):", "", *_metrics(out / "rl")]
+        if (out / "rl" / "rl_curves.png").exists():
+            lines += ["![reward components by step](rl/rl_curves.png)", ""]
 
     lines += ["## Stages", ""]
     lines += _table(["stage", "seconds", "this run"], [[name, f"{t['seconds']:.1f}", "skipped (unchanged)" if t["skipped"] else "ran"]
@@ -61,7 +65,7 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
         if (out / "tokenize" / "code_usage.png").exists():
             lines += ["![codebook use](tokenize/code_usage.png)", ""]
 
-    if config.pipeline.explain and (out / "sft" / "rankings.jsonl").exists():
+    if config.pipeline.explain and (out / "sft" / "rankings.jsonl").exists():  # the SFT model's (rl may be off)
         lines += _explanations(out, config)
     write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"

@@ -124,3 +124,31 @@ def interest_examples(vocab: InterestVocabulary, tasks: list[str]) -> list[tuple
         if "interests_to_sid" in tasks:
             examples.append((vocab.code_tokens(codes), vocab.item_tokens(item)))
     return examples
+
+
+def interest_signals(path: Path, dataset: PreparedDataset, config: ExperimentConfig,
+                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """For the RL reward: each item's interest vector (confidence-weighted mean of its kept interests,
+    unit length; zeros without any) and its interest quality q (from the label folder's items.parquet,
+    else 1 for items with kept interests)."""
+    table = read_curated(path)
+    index = {item: i for i, item in enumerate(dataset.item_ids)}
+    table = table.filter(pl.col("item").is_in(set(index)))
+    phrases = table["interest"].to_list()
+    if not phrases:
+        raise ValueError(f"{path}: no kept interest for any item of {dataset.folder}")
+    vectors, _ = embed_texts(phrases, config.tokenizer.embedding, label="embedding interests", progress=progress)
+    item_vectors = np.zeros((len(index), vectors.shape[1]), dtype=np.float32)
+    rows = np.asarray([index[i] for i in table["item"].to_list()], dtype=np.int64)
+    np.add.at(item_vectors, rows, vectors * table["confidence"].to_numpy()[:, None])
+    item_vectors /= np.maximum(np.linalg.norm(item_vectors, axis=1, keepdims=True), 1e-12)
+    items_file = Path(path) / "items.parquet"
+    if Path(path).is_dir() and items_file.exists():
+        q_table = pl.read_parquet(items_file)
+        quality = np.zeros(len(index), dtype=np.float32)
+        for item, q in zip(q_table["item"].cast(pl.Utf8).to_list(), q_table["q"].to_list()):
+            if item in index:
+                quality[index[item]] = q
+    else:
+        quality = (np.linalg.norm(item_vectors, axis=1) > 0).astype(np.float32)
+    return item_vectors, quality

@@ -1,0 +1,227 @@
+"""GRPO refinement of an SFT recommender with the Interest-Aware Reward (training/reward.py).
+
+Per step: for a batch of training prompts (a history and its next item), G distinct candidate items
+come from the trie-constrained beam search of the current policy (or from constrained sampling);
+each candidate gets the reward and its components; advantages are normalised within each group;
+the policy takes the clipped-ratio step with a k3 KL penalty to the frozen SFT model.
+
+Why not trl's GRPOTrainer: it generates text with `model.generate` and scores strings. Our
+candidates come from a trie-constrained beam search (every output a real item, G distinct items a
+group) and the TIGER backbone is an encoder-decoder with its own vocabulary; holding trl's generation
+to the trie would mean forking its generation loop. The objective below is GRPO's, written out.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepinterest.config import ExperimentConfig
+from deepinterest.config.runtime import resolve_device
+from deepinterest.data.io import write_json
+from deepinterest.model.constrained import NEG_INF, SIDVocabulary, beam_search_for
+from deepinterest.model.causal_lm import plain_model
+from deepinterest.training.checkpoint import load_weights, save_weights
+from deepinterest.training.reward import COMPONENTS, group_advantages, interest_aware_reward
+
+
+def rl_examples(train_sequences: list[list[int]]) -> list[tuple[list[int], int]]:
+    """(history items, next item) for every training position after a user's first."""
+    return [(seq[:i], seq[i]) for seq in train_sequences for i in range(1, len(seq))]
+
+
+def user_vectors(histories: list[list[int]], item_vectors: np.ndarray) -> np.ndarray:
+    """The mean interest vector of each history's items (items without interests count as zero), unit length."""
+    out = np.stack([item_vectors[h].sum(0) if h else np.zeros(item_vectors.shape[1]) for h in histories])
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def candidate_tokens(vocab: SIDVocabulary, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens, mask) of every candidate's SID, padded to the longest; an invalid candidate (-1) is all mask 0."""
+    rows = [vocab.item_tokens(int(i)) if i >= 0 else [] for i in items]
+    width = max(1, max(map(len, rows)))
+    tokens = torch.full((len(rows), width), vocab.pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width))
+    for r, row in enumerate(rows):
+        tokens[r, :len(row)], mask[r, :len(row)] = torch.as_tensor(row, dtype=torch.long), 1.0
+    return tokens, mask
+
+
+def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log pi(token | prompt, earlier tokens) for every candidate token, shape (N, L).
+
+    Encoder-decoder: the SID is the decoder's target. Decoder-only: the prompt (left-padded) and the SID
+    are one sequence, and the logits before each SID token score it.
+    """
+    if getattr(model.config, "is_encoder_decoder", False):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, labels=tokens).logits
+    else:
+        sequence = torch.cat([input_ids, tokens], dim=1)
+        mask = torch.cat([attention_mask, torch.ones_like(tokens)], dim=1)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        logits = model(input_ids=sequence, attention_mask=mask, position_ids=positions).logits
+        logits = logits[:, input_ids.shape[1] - 1:-1]
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def sample_candidates(search, model, input_ids, attention_mask, group: int, temperature: float,
+                      generator: torch.Generator) -> torch.Tensor:
+    """G items per prompt by ancestral sampling inside the trie (repeats are possible), shape (B, G)."""
+    vocab, batch = search.vocab, input_ids.shape[0]
+    ids, mask = input_ids.repeat_interleave(group, 0), attention_mask.repeat_interleave(group, 0)
+    node = torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
+    chosen: list[torch.Tensor] = []
+    item = torch.full_like(node, -1)
+    for depth in range(search.depths):
+        table = search.next[depth]
+        start, width = vocab.offset + vocab.catalog.token_offset(depth), table.shape[1]
+        prefix = torch.stack(chosen, 1) if chosen else ids.new_zeros((ids.shape[0], 0))
+        logits = _next_logits(model, ids, mask, prefix, vocab)[:, start:start + width].float() / temperature
+        child = table[node.clamp(min=0, max=table.shape[0] - 1)]
+        logits = logits.masked_fill((child < 0) | (node < 0)[:, None], NEG_INF)
+        alive = torch.isfinite(logits).any(1)
+        probs = torch.softmax(torch.where(alive[:, None], logits, 0.0), dim=-1)
+        choice = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        node = torch.where(alive, child.gather(1, choice[:, None]).squeeze(1), -1)
+        leaf = search.leaf[depth + 1]
+        ends = torch.where(node >= 0, leaf[node.clamp(min=0, max=leaf.shape[0] - 1)], -1)
+        item = torch.where((item < 0) & (ends >= 0), ends, item)
+        chosen.append(start + choice)
+        if bool((item >= 0).all()):
+            break
+    return item.view(batch, group)
+
+
+def _next_logits(model, ids, mask, prefix, vocab) -> torch.Tensor:
+    if getattr(model.config, "is_encoder_decoder", False):
+        start = torch.full((ids.shape[0], 1), vocab.pad, dtype=torch.long, device=ids.device)
+        return model(input_ids=ids, attention_mask=mask, decoder_input_ids=torch.cat([start, prefix], 1)).logits[:, -1]
+    sequence = torch.cat([ids, prefix], 1)
+    full = torch.cat([mask, torch.ones_like(prefix)], 1)
+    return model(input_ids=sequence, attention_mask=full, position_ids=(full.cumsum(1) - 1).clamp(min=0)).logits[:, -1]
+
+
+def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], config: ExperimentConfig,
+               validate: Callable[[torch.nn.Module], float], out: Path, *, item_vectors: np.ndarray | None = None,
+               quality: np.ndarray | None = None, progress: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Returns the best policy by valid NDCG@10 (the SFT start counts as step 0) and the training log."""
+    rl, out = config.rl, Path(out)
+    device = resolve_device(rl.device)
+    if rl.threads:
+        torch.set_num_threads(rl.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    model = model.to(device)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=rl.lr, weight_decay=0.0)
+    search = beam_search_for(model, vocab, device)
+    examples = rl_examples(train_sequences)
+    n_items = vocab.catalog.n_items
+    quality = np.zeros(n_items) if quality is None else quality
+    best_path = out / "model.safetensors"
+    log = {"steps": [], "validations": [], "best_step": 0, "train_seconds": 0.0}
+    log["best_valid_ndcg@10"] = float(validate(model))
+    log["validations"].append({"step": 0, "valid_ndcg@10": round(log["best_valid_ndcg@10"], 5)})
+    save_weights(best_path, plain_model(model))
+    started = time.perf_counter()
+    for step in range(1, rl.steps + 1):
+        if rl.max_minutes and time.perf_counter() - started > 60 * rl.max_minutes:
+            log["stopped"] = f"time budget of {rl.max_minutes} minutes spent"
+            break
+        batch = [examples[i] for i in rng.choice(len(examples), size=min(rl.batch_size, len(examples)), replace=False)]
+        histories = [h for h, _ in batch]
+        targets = np.asarray([t for _, t in batch])
+        input_ids, attention_mask = search.pad([vocab.history_tokens(h, config.sft.max_items) for h in histories])
+        model.eval()  # no dropout: the ratio compares the same function before and after the step
+        with torch.no_grad():
+            if rl.generation == "beam":
+                items, _ = search.search(model, input_ids, attention_mask, rl.group_size)
+            else:
+                items = sample_candidates(search, model, input_ids, attention_mask, rl.group_size, rl.temperature, generator)
+        items = items.cpu().numpy()
+        users = user_vectors(histories, item_vectors) if item_vectors is not None else None
+        parts = np.zeros((len(batch), rl.group_size, len(COMPONENTS)))
+        for b in range(len(batch)):
+            target_sid = vocab.catalog.tokens(int(targets[b]))
+            for g, item in enumerate(items[b]):
+                sim = float(users[b] @ item_vectors[item]) if users is not None and item >= 0 else 0.0
+                sid = vocab.catalog.tokens(int(item)) if item >= 0 else []
+                values = interest_aware_reward(sid, target_sid, is_item=item >= 0, q_target=float(quality[targets[b]]),
+                                               interest_sim=sim, rank=g + 1, config=rl.reward)
+                parts[b, g] = [values[c] for c in COMPONENTS]
+        advantages, flat = group_advantages(parts[..., -1])
+        entry = {"step": step, "zero_variance_share": round(float(flat.mean()), 4),
+                 "hit_rate": round(float((items == targets[:, None]).any(1).mean()), 4),
+                 **{f"reward_{c}": round(float(parts[..., i].mean()), 5) for i, c in enumerate(COMPONENTS)}}
+        if not flat.all():
+            entry.update(_update(model, reference, optimizer, input_ids, attention_mask, vocab, items, advantages, rl))
+        log["steps"].append(entry)
+        if step % rl.eval_every == 0 or step == rl.steps:
+            score = float(validate(model))
+            log["validations"].append({"step": step, "valid_ndcg@10": round(score, 5)})
+            if score > log["best_valid_ndcg@10"]:
+                log["best_valid_ndcg@10"], log["best_step"] = score, step
+                save_weights(best_path, plain_model(model))
+            if progress:
+                print(f"rl step {step}: reward {entry['reward_total']:.4f}, zero-variance groups "
+                      f"{entry['zero_variance_share']:.2f}, valid ndcg@10 {score:.4f} (best {log['best_valid_ndcg@10']:.4f})",
+                      flush=True)
+        log["train_seconds"] = round(time.perf_counter() - started, 2)
+        write_json(out / "rl_log.json", log)
+    plot_rl_log(log, out / "rl_curves.png")
+    model = plain_model(model, in_place=True)
+    load_weights(best_path, model)
+    return model.eval(), log
+
+
+def plot_rl_log(log: dict, path: Path) -> None:
+    """Every reward component, the zero-variance share and valid NDCG@10 against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [e["step"] for e in log["steps"]]
+    figure, (rewards, other) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for name in COMPONENTS:
+        rewards.plot(steps, [e[f"reward_{name}"] for e in log["steps"]], label=name)
+    rewards.set(xlabel="step", title="mean reward components")
+    rewards.legend(fontsize=7)
+    other.plot(steps, [e["zero_variance_share"] for e in log["steps"]], label="zero-variance groups")
+    other.plot([v["step"] for v in log["validations"]], [v["valid_ndcg@10"] for v in log["validations"]], "o-",
+               label="valid NDCG@10")
+    other.set(xlabel="step")
+    other.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _update(model, reference, optimizer, input_ids, attention_mask, vocab, items, advantages, rl) -> dict:
+    group = items.shape[1]
+    tokens, mask = candidate_tokens(vocab, items.reshape(-1))
+    tokens, mask = tokens.to(input_ids.device), mask.to(input_ids.device)
+    ids, prompt_mask = input_ids.repeat_interleave(group, 0), attention_mask.repeat_interleave(group, 0)
+    advantage = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32, device=ids.device)[:, None]
+    with torch.no_grad():
+        old = sequence_logprobs(model, ids, prompt_mask, tokens)
+        ref = sequence_logprobs(reference, ids, prompt_mask, tokens)
+    for _ in range(rl.updates_per_batch):
+        logp = sequence_logprobs(model, ids, prompt_mask, tokens)
+        ratio = torch.exp(logp - old)
+        objective = torch.minimum(ratio * advantage, ratio.clamp(1 - rl.clip, 1 + rl.clip) * advantage)
+        kl = torch.exp(ref - logp) - (ref - logp) - 1
+        per_token = (-objective + rl.beta * kl) * mask
+        loss = (per_token.sum(1) / mask.sum(1).clamp(min=1)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    kl_mean = (kl.detach() * mask).sum() / mask.sum().clamp(min=1)
+    return {"loss": round(float(loss.detach()), 5), "kl": round(float(kl_mean), 6)}
