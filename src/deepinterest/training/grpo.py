@@ -52,20 +52,26 @@ def candidate_tokens(vocab: SIDVocabulary, items: np.ndarray) -> tuple[torch.Ten
     return tokens, mask
 
 
-def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log pi(token | prompt, earlier tokens) for every candidate token, shape (N, L).
+def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: torch.Tensor,
+                      group: int = 1) -> torch.Tensor:
+    """log pi(token | prompt, earlier tokens) for every candidate token, shape (N * group, L).
 
-    Encoder-decoder: the SID is the decoder's target. Decoder-only: the prompt (left-padded) and the SID
-    are one sequence, and the logits before each SID token score it.
+    `tokens` holds `group` candidates per prompt, prompt by prompt. Encoder-decoder: each prompt is
+    encoded once and its encoding shared by its candidates, whose SIDs are the decoder's targets.
+    Decoder-only: the prompt (left-padded) and the SID are one sequence, and the logits before each
+    SID token score it.
     """
     if getattr(model.config, "is_encoder_decoder", False):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, labels=tokens).logits
+        encoded = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = model(encoder_outputs=(encoded.repeat_interleave(group, 0),),
+                       attention_mask=attention_mask.repeat_interleave(group, 0), labels=tokens).logits
     else:
-        sequence = torch.cat([input_ids, tokens], dim=1)
-        mask = torch.cat([attention_mask, torch.ones_like(tokens)], dim=1)
+        ids, prompt_mask = input_ids.repeat_interleave(group, 0), attention_mask.repeat_interleave(group, 0)
+        sequence = torch.cat([ids, tokens], dim=1)
+        mask = torch.cat([prompt_mask, torch.ones_like(tokens)], dim=1)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         logits = model(input_ids=sequence, attention_mask=mask, position_ids=positions).logits
-        logits = logits[:, input_ids.shape[1] - 1:-1]
+        logits = logits[:, ids.shape[1] - 1:-1]
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
@@ -207,16 +213,17 @@ def _update(model, reference, optimizer, input_ids, attention_mask, vocab, items
     group = items.shape[1]
     tokens, mask = candidate_tokens(vocab, items.reshape(-1))
     tokens, mask = tokens.to(input_ids.device), mask.to(input_ids.device)
-    ids, prompt_mask = input_ids.repeat_interleave(group, 0), attention_mask.repeat_interleave(group, 0)
-    advantage = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32, device=ids.device)[:, None]
+    advantage = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32, device=tokens.device)[:, None]
     with torch.no_grad():
-        old = sequence_logprobs(model, ids, prompt_mask, tokens)
-        ref = sequence_logprobs(reference, ids, prompt_mask, tokens)
+        ref = sequence_logprobs(reference, input_ids, attention_mask, tokens, group) if rl.beta else None
+        # With one update per batch the sampling policy is the current one: its log-probs are the
+        # detached current ones, so no extra pass is needed.
+        old = sequence_logprobs(model, input_ids, attention_mask, tokens, group) if rl.updates_per_batch > 1 else None
     for _ in range(rl.updates_per_batch):
-        logp = sequence_logprobs(model, ids, prompt_mask, tokens)
-        ratio = torch.exp(logp - old)
+        logp = sequence_logprobs(model, input_ids, attention_mask, tokens, group)
+        ratio = torch.exp(logp - (logp.detach() if old is None else old))
         objective = torch.minimum(ratio * advantage, ratio.clamp(1 - rl.clip, 1 + rl.clip) * advantage)
-        kl = torch.exp(ref - logp) - (ref - logp) - 1
+        kl = torch.exp(ref - logp) - (ref - logp) - 1 if ref is not None else torch.zeros_like(logp)
         per_token = (-objective + rl.beta * kl) * mask
         loss = (per_token.sum(1) / mask.sum(1).clamp(min=1)).mean()
         optimizer.zero_grad(set_to_none=True)
