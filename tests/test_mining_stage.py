@@ -10,11 +10,13 @@ import sys
 import time
 
 import polars as pl
+from pathlib import Path
 import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
 from deepinterest.config import EmbeddingConfig
+from deepinterest.data.dataset import PreparedDataset
 from deepinterest.mining.merge import RAW_COLUMNS, merge_interests
 
 ITEMS = 5
@@ -90,3 +92,34 @@ def test_merging_joins_paraphrases_across_models_and_keeps_support():
     assert joined["models"] == ["gemma3", "smollm2"] and joined["support"] == 2
     assert joined["confidence"] == pytest.approx(0.8) and joined["rationale"] == "desk"  # the surest phrasing names it
     assert rows[("8", "home office setup")]["support"] == 1  # never merged across items
+
+
+def test_users_and_images_are_mined_beside_items(office, tmp_path):
+    """Two items get a local photo (one missing): visual interests through the tagger; two users from
+    their training history."""
+    import shutil
+
+    import matplotlib
+
+    data = tmp_path / "data"
+    shutil.copytree(office, data)
+    photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    shutil.copy(photo, tmp_path / "hopper.jpg")
+    items = pl.read_parquet(data / "items.parquet")
+    images = ["hopper.jpg", "missing.jpg"] + [None] * (items.height - 2)
+    items.with_columns(pl.Series("image_url", images, dtype=pl.Utf8)).write_parquet(data / "items.parquet")
+    config = mining_config(tmp_path, "both")
+    raw = yaml.safe_load(config.read_text())
+    raw["mine"]["image_root"] = str(tmp_path)
+    config.write_text(yaml.safe_dump(raw))
+    result = subprocess.run([sys.executable, "-m", "deepinterest.cli.main", "mine", "--data", str(data), "--config",
+                             str(config), "--out", str(tmp_path / "out"), "--limit", "2", "--users"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = yaml.safe_load((tmp_path / "out" / "summary.json").read_text())
+    assert summary["images"] == {"with_image_field": 2, "tagged": 1, "missing": 1}
+    assert summary["user_jobs"] == 2 and summary["backends"]["smollm2"]["jobs"] == 2 + 1 + 2
+    raw_rows = pl.read_parquet(tmp_path / "out" / "raw_interests.parquet")
+    assert set(raw_rows["kind"]) <= {"textual", "visual", "user"} and "visual" in set(raw_rows["kind"])
+    users = pl.read_parquet(tmp_path / "out" / "user_interests.parquet")
+    assert users.columns[0] == "user" and set(users["user"]) <= set(PreparedDataset(office).user_ids[:2])

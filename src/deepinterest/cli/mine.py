@@ -13,7 +13,7 @@ from deepinterest.cli.common import ConfigOption, SetOption, console, experiment
 def mine(
     data: Path = typer.Option(..., "--data", "-d", help="prepared data folder", exists=True, file_okay=False),
     out: Path = typer.Option(..., "--out", "-o", help="interests folder to write"),
-    limit: int = typer.Option(None, "--limit", "-n", min=1, help="mine the first N items only"),
+    limit: int = typer.Option(None, "--limit", "-n", min=1, help="mine the first N items (and users) only"),
     users: bool = typer.Option(None, "--users/--no-users", help="also mine users' interests from their training history "
                                                                 "(mine.users)"),
     config: Path = ConfigOption,

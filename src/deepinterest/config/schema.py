@@ -223,7 +223,7 @@ class MiningConfig(Section):
     backends: list[MiningBackendConfig] = Field(
         default_factory=lambda: offline_mining_backends(),
         description="the LLMs asked (several: multi-LLM mining); default: the two offline GGUFs from PyPI")
-    limit: int | None = Field(None, ge=1, description="mine the first N items only (None: all; --limit overrides)")
+    limit: int | None = Field(None, ge=1, description="mine the first N items (and users) only (None: all; --limit overrides)")
     description_chars: int = Field(300, ge=0, description="trim item descriptions in the prompt to this many characters")
     users: bool = Field(False, description="also mine every user's interests from their training history")
     history_items: int = Field(20, ge=1, description="user prompt: the user's last N training items")

@@ -54,12 +54,13 @@ def visual_jobs(dataset: PreparedDataset, config: MiningConfig, limit: int | Non
     return jobs, stats
 
 
-def user_jobs(dataset: PreparedDataset, config: MiningConfig) -> list[Job]:
-    """One job per user over the last `history_items` items of the training part only (never the
-    valid or test targets, which the recommender must not see)."""
+def user_jobs(dataset: PreparedDataset, config: MiningConfig, limit: int | None) -> list[Job]:
+    """One job per user (the first `limit` users) over the last `history_items` items of the training
+    part only (never the valid or test targets, which the recommender must not see)."""
     titles = [(t or "").strip() or item for t, item in zip(dataset.items["title"].to_list(), dataset.item_ids)]
     jobs = []
-    for user, history in zip(dataset.user_ids, dataset.train_sequences):
+    pairs = list(zip(dataset.user_ids, dataset.train_sequences))
+    for user, history in pairs[:limit] if limit else pairs:
         recent = history[-config.history_items:]
         text = "\n".join(f"{n}. {titles[i]}" for n, i in enumerate(recent, 1))
         jobs.append(Job("user", str(user), {"history": text}))
@@ -88,7 +89,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     limit = limit or mining.limit
     jobs = item_jobs(dataset, mining, limit)
     visual, image_stats = visual_jobs(dataset, mining, limit)
-    jobs += visual + (user_jobs(dataset, mining) if mining.users else [])
+    jobs += visual + (user_jobs(dataset, mining, limit) if mining.users else [])
     prompts = {kind: load_prompt(kind, mining.prompt_version) for kind in {job.kind for job in jobs}}
     backends: list[Backend] = [build_backend(b) for b in mining.backends]
     with MiningStore(mining.store or default_store_path()) as store:
