@@ -68,5 +68,13 @@ def test_classifier_learns_a_real_signal_and_reports_held_out_figures():
     probability, report = fit_and_score(features, labels, "logistic", holdout=0.25, threshold=0.5, seed=0)
     assert report["auc"] > 0.9 and report["labels"] == 350 and report["heldout"] == 88
     assert probability.shape == (400,) and 0.0 <= probability.min() and probability.max() <= 1.0
-    with pytest.raises(ValueError, match="both kinds"):
+    with pytest.raises(ValueError, match="of each kind"):
         fit_and_score(features, np.ones(400, dtype=np.float32), "logistic", 0.25, 0.5, 0)
+
+
+def test_conflicting_human_labels_are_an_error(tmp_path):
+    pairs = pl.DataFrame({"item": ["7"], "interest": ["gel pens"]})
+    path = tmp_path / "labels.csv"
+    path.write_text("item,interest,label\n7,gel pens,1\n7,Gel pens,0\n")
+    with pytest.raises(ValueError, match="both labels"):
+        human_labels(path, pairs)

@@ -98,3 +98,31 @@ def test_rerun_skips_unchanged_stages_and_redoes_changed_ones(run_config):
     timings = read_json(out / "pipeline.json")["timings"]
     assert [name for name, t in timings.items() if not t["skipped"]] == ["sft"]
     assert read_json(out / "sft" / "interest_codes.json")["n_codes"] == 16
+
+
+def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
+    from rich.console import Console
+
+    from deepinterest.cli.pipeline import Pipeline, Stage
+
+    def killed(folder):
+        (folder / "partial.txt").write_text("half done")
+        raise KeyboardInterrupt
+
+    def finish(folder):
+        return {"resumed": (folder / "partial.txt").exists()}
+
+    quiet = Console(quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(tmp_path, quiet).run(Stage("sft", {"lr": 1}, [], killed))
+    assert Pipeline(tmp_path, quiet).run(Stage("sft", {"lr": 1}, [], finish)) == {"resumed": True}
+
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(tmp_path / "b", quiet).run(Stage("sft", {"lr": 1}, [], killed))
+    assert Pipeline(tmp_path / "b", quiet).run(Stage("sft", {"lr": 2}, [], finish)) == {"resumed": False}
+
+    runs = []
+    incomplete = Stage("mine", {}, [], lambda folder: runs.append(1) or {"incomplete": True})
+    Pipeline(tmp_path / "c", quiet).run(incomplete)
+    Pipeline(tmp_path / "c", quiet).run(incomplete)
+    assert len(runs) == 2  # an incomplete stage (failed calls) is never skipped

@@ -22,6 +22,7 @@ from deepinterest.config import ExperimentConfig
 from deepinterest.data.io import read_json, write_json
 
 STAGE_FILE = "stage.json"
+PENDING_FILE = "stage.pending.json"  # written before a stage runs: a killed stage resumes only into its own settings
 # Settings that change how a stage runs, not what it produces.
 RUNTIME_KEYS = {"store", "cache", "threads", "device", "data", "sid", "interests", "max_concurrency",
                 "requests_per_second", "timeout", "retries", "backoff", "batch_size_eval"}
@@ -63,23 +64,39 @@ class Pipeline:
         print_ = self.console.print
         fp = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
         self.fingerprints[stage.name] = fp
-        done = folder / STAGE_FILE
+        done, pending = folder / STAGE_FILE, folder / PENDING_FILE
         if done.exists() and read_json(done).get("fingerprint") == fp:
             record = read_json(done)
             self.timings[stage.name] = {"seconds": record["seconds"], "skipped": True}
             print_(f"[green]{stage.name}[/]: unchanged, skipped ({record['seconds']:.0f} s when it ran)")
             return record.get("summary")
-        if done.exists():  # settings or inputs changed: the old artifacts must not be resumed into
+        resumable = pending.exists() and read_json(pending).get("fingerprint") == fp
+        if folder.exists() and not resumable:  # other settings or inputs: nothing of it may be resumed into
             print_(f"[yellow]{stage.name}[/]: settings or inputs changed, redoing it")
             shutil.rmtree(folder)
-        print_(f"[bold]{stage.name}[/] ...")
+        print_(f"[bold]{stage.name}[/] ..." + (" (resuming)" if resumable else ""))
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(pending, {"fingerprint": fp})
         started = time.perf_counter()
         summary = stage.run(folder)
         seconds = round(time.perf_counter() - started, 2)
-        write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary})
         self.timings[stage.name] = {"seconds": seconds, "skipped": False}
+        if summary and summary.get("incomplete"):  # e.g. failed LLM calls: the next run tries them again
+            write_json(pending, {"fingerprint": fp})
+            print_(f"[yellow]{stage.name}[/]: done in {seconds:.0f} s, incomplete (the next run retries it)")
+            return summary
+        write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary})
+        pending.unlink(missing_ok=True)
         print_(f"[green]{stage.name}[/]: done in {seconds:.0f} s")
         return summary
+
+
+def _file_stamp(path: Path | None) -> list | None:
+    """A file input's identity for a fingerprint: editing the file redoes the stage."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress: bool = True) -> dict:
@@ -106,7 +123,8 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
         curated, curated_stage = out / "mine" / "item_interests.parquet", "mine"
         if plan.rldi:
             summaries["label"] = pipe.run(Stage("label", [_settings(config.label), _settings(config.tokenizer.embedding),
-                                                       _settings(config.tokenizer.text), config.seed], ["data", "mine"],
+                                                       _settings(config.tokenizer.text), config.seed,
+                                                       _file_stamp(config.label.human_labels)], ["data", "mine"],
                                                 lambda f: label(data, out / "mine", f, config, progress=progress)))
             curated, curated_stage = out / "label" / "interests.parquet", "label"
 
@@ -125,10 +143,11 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
         lambda f: run_sft(sft_config, f, progress=progress)))
 
     if plan.rl:
-        rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={
-            "interests": out / "label" if plan.interests and plan.rldi else None})})
+        # The reward reads the same curated interests as the SIDs and SFT (unfiltered ones without RLDI).
+        reward_interests = (out / "label" if plan.rldi else curated) if plan.interests else None
+        rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={"interests": reward_interests})})
         summaries["rl"] = pipe.run(Stage(
-            "rl", [_settings(config.rl), bool(rl_config.rl.interests)], ["sft"] + (["label"] if rl_config.rl.interests else []),
+            "rl", [_settings(config.rl), bool(reward_interests)], ["sft"] + ([curated_stage] if reward_interests else []),
             lambda f: run_rl(rl_config, out / "sft", f, progress=progress)))
 
     record = {"config": config.model_dump(mode="json"), "fingerprints": pipe.fingerprints, "timings": pipe.timings,

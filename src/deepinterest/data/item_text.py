@@ -43,7 +43,7 @@ def interest_texts(path: Path, item_ids: list[str]) -> list[str]:
         table = table.filter(pl.col("keep"))
     order = [pl.col("confidence").fill_null(0.0)] if "confidence" in table.columns else []
     if order:
-        table = table.sort(order, descending=True)
+        table = table.sort(order, descending=True, maintain_order=True)
     grouped = table.group_by(pl.col("item").cast(pl.Utf8), maintain_order=True).agg(pl.col("interest"))
     by_item = dict(zip(grouped["item"].to_list(), grouped["interest"].to_list()))
     unknown = set(by_item) - set(item_ids)

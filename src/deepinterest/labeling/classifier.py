@@ -34,9 +34,11 @@ def fit_and_score(features: np.ndarray, labels: np.ndarray, kind: str, holdout: 
     """
     known = np.flatnonzero(np.isfinite(labels))
     y = labels[known].astype(int)
-    if len(known) < 20 or len(set(y)) < 2:
-        raise ValueError(f"RLDI needs at least 20 labels of both kinds; got {len(known)} "
-                         f"({int(y.sum())} keep). Add label sources or mine more items.")
+    # Enough of each kind for a stratified hold-out and 3-fold calibration on what remains.
+    least = max(10, int(np.ceil(3 / (1 - holdout))) + 1)
+    if min(int(y.sum()), int(len(y) - y.sum())) < least:
+        raise ValueError(f"RLDI needs at least {least} labels of each kind (keep and drop); got {int(y.sum())} keep and "
+                         f"{int(len(y) - y.sum())} drop. Add label sources or mine more items.")
     train, test = train_test_split(known, test_size=holdout, random_state=seed, stratify=labels[known])
     model = make_classifier(kind, seed).fit(features[train], labels[train].astype(int))
     held = model.predict_proba(features[test])[:, 1]

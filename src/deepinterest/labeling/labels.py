@@ -57,6 +57,11 @@ def human_labels(path: Path, pairs: pl.DataFrame) -> np.ndarray:
                                pl.col("label").cast(pl.Float32, strict=False))
     if not table["label"].is_in([0.0, 1.0]).all() or table["label"].null_count():
         raise ValueError(f"{path}: labels must be 0 (drop) or 1 (keep)")
+    conflicts = table.group_by("item", "interest").agg(pl.col("label").n_unique().alias("n")).filter(pl.col("n") > 1)
+    if conflicts.height:
+        first = conflicts.row(0, named=True)
+        raise ValueError(f"{path}: {conflicts.height} (item, interest) pair(s) have both labels, e.g. "
+                         f"{first['item']!r}, {first['interest']!r}")
     joined = pairs.select("item", "interest").join(table.unique(["item", "interest"]), on=["item", "interest"],
                                                     how="left", maintain_order="left")
     return joined["label"].fill_null(np.nan).to_numpy().astype(np.float32)

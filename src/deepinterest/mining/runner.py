@@ -55,9 +55,20 @@ class _Speed(ProgressColumn):
         return Text(f"{task.speed:.2f} items/s" if task.speed else "", style="progress.data.speed")
 
 
+def answer_settings(backend: Backend) -> dict:
+    """The backend settings that change an answer: a new max_tokens asks again, a new timeout does not."""
+    config = backend.config
+    settings = {"temperature": config.temperature, "max_tokens": config.max_tokens, "seed": config.seed}
+    if getattr(backend, "shares_cpu", False):  # a local GGUF: its file, not only its name
+        settings |= {"repeat_penalty": config.repeat_penalty, "file_bytes": backend.path.stat().st_size}
+    else:
+        settings["schema_style"] = config.schema_style
+    return settings
+
+
 def job_key(backend: Backend, prompt: Prompt, job: Job) -> str:
-    """The rendered messages and the answer schema decide the answer, so they are the key's input."""
-    text = json.dumps([prompt.render(job.fields), prompt.schema], ensure_ascii=False)
+    """The rendered messages, the answer schema and the backend's answer settings decide the answer."""
+    text = json.dumps([prompt.render(job.fields), prompt.schema, answer_settings(backend)], ensure_ascii=False)
     return call_key(backend.name, backend.model, prompt.version_tag, text)
 
 

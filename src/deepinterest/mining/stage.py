@@ -91,9 +91,8 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     visual, image_stats = visual_jobs(dataset, mining, limit)
     jobs += visual + (user_jobs(dataset, mining, limit) if mining.users else [])
     prompts = {kind: load_prompt(kind, mining.prompt_version) for kind in {job.kind for job in jobs}}
-    backends: list[Backend] = [build_backend(b) for b in mining.backends]
     with MiningStore(mining.store or default_store_path()) as store:
-        tallies = asyncio.run(_run_and_close(jobs, backends, prompts, store, mining, progress))
+        tallies = asyncio.run(_build_run_close(jobs, prompts, store, mining, progress))
         raw = _raw_rows(jobs, tallies, store)
     # One encoder for the whole run (tokenizer.embedding): its cache serves mining, labels and SIDs alike.
     merged = merge_interests(raw, mining.merge_threshold, config.tokenizer.embedding, progress=progress)
@@ -127,6 +126,8 @@ def _summary(dataset: PreparedDataset, jobs: list[Job], tallies: dict[str, Tally
         "calls": sum(s["calls"] for s in per_backend.values()),
         "cache_hits": sum(s["cache_hits"] for s in per_backend.values()),
         "failed_calls": sum(s["failed"] for s in per_backend.values()),
+        # Failed calls are retried by the next run; `deepinterest run` redoes a stage marked incomplete.
+        "incomplete": any(s["failed"] for s in per_backend.values()),
         "prompt_tokens": sum(s["prompt_tokens"] for s in per_backend.values()),
         "completion_tokens": sum(s["completion_tokens"] for s in per_backend.values()),
         "seconds": round(seconds, 2),
@@ -134,8 +135,11 @@ def _summary(dataset: PreparedDataset, jobs: list[Job], tallies: dict[str, Tally
     }
 
 
-async def _run_and_close(jobs, backends, prompts, store, mining, progress) -> dict[str, Tally]:
+async def _build_run_close(jobs, prompts, store, mining: MiningConfig, progress) -> dict[str, Tally]:
+    backends: list[Backend] = []
     try:
+        for config in mining.backends:  # built one by one, so a failing one never leaks those before it
+            backends.append(build_backend(config))
         return await run_jobs(jobs, backends, prompts, store, mining, progress)
     finally:
         for backend in backends:

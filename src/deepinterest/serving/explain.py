@@ -20,7 +20,7 @@ class Explainer:
             table = table.filter(pl.col("keep"))
         index = {item: i for i, item in enumerate(dataset.item_ids)}
         self.by_item: dict[int, list[tuple[str, float]]] = defaultdict(list)
-        for item, phrase, confidence in table.sort("confidence", descending=True).select(
+        for item, phrase, confidence in table.sort("confidence", descending=True, maintain_order=True).select(
                 pl.col("item").cast(pl.Utf8), "interest", "confidence").iter_rows():
             if item in index and len(self.by_item[index[item]]) < per_item:
                 self.by_item[index[item]].append((phrase, float(confidence)))

@@ -36,7 +36,7 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
              f"Interests: {'on' if config.pipeline.interests else 'off (TIGER)'}; RLDI: {config.pipeline.rldi}; "
              f"in SIDs: {config.pipeline.interests_in_sid}; in SFT: {config.pipeline.interests_in_sft}.", ""]
     lines += ["## Test and valid metrics (leave-one-out, full ranking)", "", "SFT:", "", *_metrics(out / "sft")]
-    if (out / "rl").exists():
+    if config.pipeline.rl and (out / "rl").exists():
         lines += ["After GRPO (`rl`):", "", *_metrics(out / "rl")]
         if (out / "rl" / "rl_curves.png").exists():
             lines += ["![reward components by step](rl/rl_curves.png)", ""]

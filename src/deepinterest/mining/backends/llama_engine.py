@@ -89,9 +89,11 @@ class LlamaEngine:
         params.kv_unified = True  # one cache, so a copied prefix is stored once
         params.swa_full = True  # sliding-window layers (Gemma-3) keep the prefix positions that copies need
         # llama.cpp's own default is 4 threads, which over-subscribes a 2-core machine.
-        params.n_threads = params.n_threads_batch = threads or len(os.sched_getaffinity(0))
+        params.n_threads = params.n_threads_batch = threads or _usable_cpus()
         self.ctx = L.llama_init_from_model(self.model, params)
         if not self.ctx:
+            L.llama_model_free(self.model)
+            self.vocab_llm.close()
             raise EngineError("llama.cpp could not create a context (n_ctx too large for memory?)")
         self.memory = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(n_batch, 0, 1)
@@ -100,7 +102,7 @@ class LlamaEngine:
         self.requests: queue.Queue[_Request | None] = queue.Queue()
         self.waiting: deque[_Request] = deque()
         self.worker = threading.Thread(target=self._run, name="llama-engine", daemon=True)
-        self.closed = False
+        self.closed, self.submit_lock = False, threading.Lock()
         self.worker.start()
 
     # ---- public -------------------------------------------------------------------------------------
@@ -111,7 +113,7 @@ class LlamaEngine:
     def submit(self, messages: list[dict], *, grammar: str | None, max_tokens: int, temperature: float = 0.0,
                seed: int = 42) -> Future:
         """A future of (text, prompt_tokens, completion_tokens)."""
-        if self.closed:
+        if self.closed or not self.worker.is_alive():
             raise EngineError("engine closed")
         future: Future = Future()
         tokens = self.prompt_tokens(messages)
@@ -122,14 +124,18 @@ class LlamaEngine:
             future.set_exception(EngineError(f"prompt of {len(tokens)} tokens + max_tokens {max_tokens} does not fit "
                                              f"the context ({self.n_ctx}); raise n_ctx"))
             return future
-        self.requests.put(_Request(tokens, min(shared, len(tokens) - 1), grammar, max_tokens, temperature, seed, future))
+        with self.submit_lock:  # never queued behind close()'s stop sign
+            if self.closed:
+                raise EngineError("engine closed")
+            self.requests.put(_Request(tokens, min(shared, len(tokens) - 1), grammar, max_tokens, temperature, seed, future))
         return future
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.requests.put(None)
+        with self.submit_lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.requests.put(None)
         self.worker.join()
         L = self.L
         for slot in self.slots:
@@ -143,15 +149,14 @@ class LlamaEngine:
     def _run(self) -> None:
         stopping = False
         while True:
-            busy = any(s.request for s in self.slots)
-            if stopping and not busy and not self.waiting:
-                return
-            stopping = self._admit(block=not busy and not stopping) or stopping
-            if not any(s.request for s in self.slots):
-                continue
             try:
-                self._step()
-            except Exception as error:  # noqa: BLE001 - a failed decode fails its requests, never the worker
+                busy = any(s.request for s in self.slots)
+                if stopping and not busy and not self.waiting:
+                    return
+                stopping = self._admit(block=not busy and not stopping) or stopping
+                if any(s.request for s in self.slots):
+                    self._step()
+            except Exception as error:  # noqa: BLE001 - a failed decode fails the requests in it, not the worker
                 for slot in self.slots:
                     if slot.request:
                         self._finish(slot, error=EngineError(str(error)))
@@ -167,23 +172,33 @@ class LlamaEngine:
             if request is None:
                 stopping = True
                 break
-            self.waiting.append(request)
+            if request.future.set_running_or_notify_cancel():  # a cancelled caller's request is dropped
+                self.waiting.append(request)
             block = False
         while self.waiting and any(s.request is None for s in self.slots):
-            request = self.waiting[0]
+            request, busy = self.waiting[0], any(s.request for s in self.slots)
+            head = request.tokens[:request.shared]
+            if head != self.prefix_tokens and busy:
+                break  # a new kind of prompt: the running ones finish first, then its head becomes the prefix
             used = sum(s.reserved for s in self.slots) + len(self.prefix_tokens)
-            if used + len(request.tokens) + request.max_tokens > self.n_ctx and any(s.request for s in self.slots):
+            if used + len(request.tokens) + request.max_tokens > self.n_ctx and busy:
                 break  # the cache is full: it waits for a slot to finish
             self.waiting.popleft()
-            self._start(next(s for s in self.slots if s.request is None), request)
+            slot = next(s for s in self.slots if s.request is None)
+            try:
+                self._start(slot, request)
+            except Exception as error:  # noqa: BLE001 - e.g. the prefix does not decode: this request fails
+                slot.request = slot.request or request
+                self._finish(slot, error=EngineError(str(error)))
         return stopping
 
     def _start(self, slot: _Slot, request: _Request) -> None:
         L = self.L
         head = request.tokens[:request.shared]
-        if head != self.prefix_tokens and not any(s.request for s in self.slots if s is not slot):
-            self._set_prefix(head)  # a new kind of prompt: its head becomes the shared prefix
-        shared = _common_prefix(self.prefix_tokens, head)
+        if head != self.prefix_tokens:  # only when no slot is busy (see _admit)
+            self._set_prefix(head)
+        # The whole prefix or nothing: a partial copy could lose positions a sliding-window cache evicted.
+        shared = len(head)
         L.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
         if shared:
             L.llama_memory_seq_cp(self.memory, self.prefix_seq, slot.seq, 0, shared)
@@ -278,10 +293,7 @@ class LlamaEngine:
         self.L.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
         self._free_sampler(slot)
         slot.request, slot.pending, slot.reserved, slot.logits_row = None, [], 0, -1
-        if error:
-            request.future.set_exception(error)
-        else:
-            request.future.set_result((text, len(request.tokens), len(slot.generated)))
+        _resolve(request.future, error=error, result=(text, len(request.tokens), len(slot.generated)))
 
     def _free_sampler(self, slot: _Slot) -> None:
         if slot.sampler:
@@ -302,6 +314,19 @@ class LlamaEngine:
         status = self.L.llama_decode(self.ctx, self.batch)
         if status != 0:
             raise EngineError(f"llama_decode returned {status} (context full?)")
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _resolve(future: Future, *, error: Exception | None = None, result=None) -> None:
+    if future.done():  # its caller was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
