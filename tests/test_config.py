@@ -58,3 +58,15 @@ def test_shipped_office_ablations_differ_from_the_default_in_one_switch_each():
                          ("sft-only", "interests_in_sid")):
         ablation = load_config(configs / f"office-{name}.yaml").pipeline.model_dump()
         assert {k for k in default if default[k] != ablation[k]} == {switch}
+
+
+def test_an_override_reaches_into_a_list_by_index():
+    from pathlib import Path
+
+    from deepinterest.config import load_config
+
+    office = Path(__file__).parent.parent / "configs" / "office.yaml"
+    config = load_config(office, ["mine.backends.1.max_tokens=200"])
+    assert [b.max_tokens for b in config.mine.backends] == [320, 200]
+    with pytest.raises(ValueError, match="not an index"):
+        load_config(office, ["mine.backends.7.max_tokens=1"])

@@ -47,8 +47,23 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         node = raw
         parts = key.strip().split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {override!r}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
+            node = _child(node, part, override)
+        last = parts[-1]
+        if isinstance(node, list):  # mine.backends.0.max_tokens=256: a list entry by its index
+            node[_index(node, last, override)] = yaml.safe_load(value)
+        else:
+            node[last] = yaml.safe_load(value)
     return raw
+
+
+def _index(node: list, part: str, override: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ValueError(f"override {override!r}: {part} is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _child(node, part: str, override: str):
+    child = node[_index(node, part, override)] if isinstance(node, list) else node.setdefault(part, {})
+    if not isinstance(child, (dict, list)):
+        raise ValueError(f"override {override!r}: {part} is not a section")
+    return child

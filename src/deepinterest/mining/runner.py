@@ -120,11 +120,18 @@ async def _backend_turn(backend: Backend, jobs: list[Job], prompts: dict[str, Pr
         if key not in done:
             queue.put_nowait((job, key))
 
+    every = max(1, len(jobs) // 50)  # a log file (no terminal) gets about 50 progress lines per backend
+
     async def worker() -> None:
         while not queue.empty():
             job, key = queue.get_nowait()
             await _ask(backend, prompts[job.kind], job, key, store, config, tally)
             bar.advance(task)
+            asked = tally.calls + tally.failed
+            if not bar.console.is_terminal and not bar.disable and asked % every == 0:
+                rate = asked / max(loop.time() - started, 1e-9)
+                bar.console.print(f"{backend.name}: {asked + tally.cache_hits}/{len(jobs)} ({tally.cache_hits} cached), "
+                                  f"{rate:.2f} items/s", highlight=False)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     tally.seconds = round(loop.time() - started, 2)
