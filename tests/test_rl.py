@@ -91,3 +91,16 @@ def test_grpo_steps_log_every_reward_component_and_keep_the_best(small_tiger, tm
         assert key in first
     assert first["reward_valid"] == pytest.approx(0.1)  # every candidate is a real item
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "rl_curves.png").exists()
+
+
+def test_the_rank_penalty_stays_only_in_groups_with_a_hit():
+    from deepinterest.training.grpo import drop_rank_without_hit
+    from deepinterest.training.reward import COMPONENTS
+
+    parts = np.zeros((2, 3, len(COMPONENTS)))
+    rank, total = COMPONENTS.index("rank"), COMPONENTS.index("total")
+    parts[:, :, rank] = parts[:, :, total] = [-0.5, -0.3, -0.25]
+    parts[0, 1, total] += 1.0  # group 0: the second candidate is the target
+    drop_rank_without_hit(parts, np.array([[False, True, False], [False, False, False]]))
+    assert parts[0, :, total].tolist() == pytest.approx([-0.5, 0.7, -0.25])
+    assert parts[1, :, rank].tolist() == [0.0, 0.0, 0.0] and parts[1, :, total].tolist() == [0.0, 0.0, 0.0]

@@ -268,6 +268,8 @@ class RewardConfig(Section):
     rank_penalty: bool = Field(False, description="MiniOneRec's rank-aware penalty: a wrong candidate at beam rank k "
                                                   "loses rank_weight / log2(k + 1)")
     rank_weight: float = Field(0.5, ge=0)
+    rank_needs_hit: bool = Field(True, description="apply the rank penalty only in groups that contain the target "
+                                                   "(without one it only flattens the policy's ranking)")
 
 
 class RLConfig(Section):

@@ -161,6 +161,8 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
                 values = interest_aware_reward(sid, target_sid, is_item=item >= 0, q_target=float(quality[targets[b]]),
                                                interest_sim=sim, rank=g + 1, config=rl.reward)
                 parts[b, g] = [values[c] for c in COMPONENTS]
+        if rl.reward.rank_penalty and rl.reward.rank_needs_hit:
+            drop_rank_without_hit(parts, items == targets[:, None])
         advantages, flat = group_advantages(parts[..., -1])
         entry = {"step": step, "zero_variance_share": round(float(flat.mean()), 4),
                  "hit_rate": round(float((items == targets[:, None]).any(1).mean()), 4),
@@ -184,6 +186,18 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
     model = plain_model(model, in_place=True)
     load_weights(best_path, model)
     return model.eval(), log
+
+
+def drop_rank_without_hit(parts: np.ndarray, hits: np.ndarray) -> None:
+    """Zero the rank penalty (and take it out of the total) in groups where no candidate is the target.
+
+    There it only says "the policy's favourite was wrong" for every favourite alike: the update then
+    flattens the policy's ranking (measured on Office: valid NDCG@10 .0385 -> .0332 in 50 steps).
+    """
+    rank, total = COMPONENTS.index("rank"), COMPONENTS.index("total")
+    missed = ~hits.any(1)
+    parts[missed, :, total] -= parts[missed, :, rank]
+    parts[missed, :, rank] = 0.0
 
 
 def plot_rl_log(log: dict, path: Path) -> None:
