@@ -28,11 +28,14 @@ def test_behaviour_label_is_one_when_co_bought_items_share_the_interest():
     assert near[0] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-6)
 
 
-def test_random_items_never_pick_the_item_or_its_neighbours():
-    neighbours = [np.array([1, 2]), np.array([0]), np.array([0]), np.array([], dtype=np.int64), np.array([0])]
-    for item, picks in enumerate(random_items(neighbours, seed=3)):
-        assert len(picks) == len(neighbours[item])
+def test_random_items_match_the_neighbours_with_interests_and_avoid_them():
+    neighbours = [np.array([1, 2]), np.array([0]), np.array([0]), np.array([], dtype=np.int64), np.array([0, 5]),
+                  np.array([4])]
+    has_interests = np.array([True, True, False, True, True, True])
+    for item, picks in enumerate(random_items(neighbours, has_interests, seed=3)):
+        assert len(picks) == has_interests[neighbours[item]].sum()  # item 0: only neighbour 1 has interests
         assert item not in picks and not set(picks) & set(neighbours[item].tolist())
+        assert has_interests[picks].all()
 
 
 def test_human_labels_override_the_judge_and_behaviour():

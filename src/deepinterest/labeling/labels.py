@@ -26,23 +26,31 @@ from deepinterest.mining.store import MiningStore, default_store_path
 SOURCE_ORDER = ("human", "judge", "behaviour")
 
 
-def random_items(neighbours: list[np.ndarray], seed: int) -> list[np.ndarray]:
-    """For each item, as many random other items as it has neighbours (never itself or a neighbour)."""
+def random_items(neighbours: list[np.ndarray], has_interests: np.ndarray, seed: int) -> list[np.ndarray]:
+    """For each item, random other items with interests (never itself or a neighbour), as many as its
+    neighbours with interests: both sides of the comparison search equally many items' interests."""
     rng = np.random.default_rng(seed)
-    n_items, out = len(neighbours), []
+    pool = np.flatnonzero(has_interests)
+    out = []
     for item, near in enumerate(neighbours):
+        wanted = int(has_interests[near].sum()) if len(near) else 0
         banned = set(near.tolist()) | {item}
-        pool = rng.permutation(n_items)[: len(near) + len(banned)]
-        out.append(np.asarray([i for i in pool if i not in banned][: len(near)], dtype=np.int64))
+        picks = [i for i in rng.permutation(pool)[: wanted + len(banned)] if i not in banned][:wanted]
+        out.append(np.asarray(picks, dtype=np.int64))
     return out
 
 
 def behaviour_labels(vectors: np.ndarray, owners: np.ndarray, neighbours: list[np.ndarray], margin: float,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, neighbour_sim): neighbour_sim is the interest's best match among neighbours' interests."""
+    """(labels, neighbour_sim): neighbour_sim is the interest's best match among neighbours' interests.
+
+    Label 1 when that best match beats the best match among as many random items' interests by `margin`.
+    """
     rows = np.arange(len(owners))
     near = best_match(vectors, owners, rows, [neighbours[o] for o in owners])
-    randoms = random_items(neighbours, seed)
+    has_interests = np.zeros(len(neighbours), dtype=bool)
+    has_interests[owners] = True
+    randoms = random_items(neighbours, has_interests, seed)
     far = best_match(vectors, owners, rows, [randoms[o] for o in owners])
     labels = np.where(np.isnan(near) | np.isnan(far), np.nan, (near > far + margin).astype(np.float32))
     return labels.astype(np.float32), np.nan_to_num(near, nan=0.0)
