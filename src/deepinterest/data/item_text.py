@@ -29,22 +29,30 @@ def item_texts(dataset: PreparedDataset, config: ItemTextConfig) -> list[str]:
     return texts
 
 
-def interest_texts(path: Path, item_ids: list[str]) -> list[str]:
-    """One text per item listing its interests, from a Parquet table with `item` and `interest`.
-
-    Rows with `keep` false (RLDI's verdict) are left out; higher `confidence` comes first.
-    Items without interests get "".
-    """
-    table = pl.read_parquet(path)
+def kept_interests(path: Path) -> pl.DataFrame:
+    """`item, interest, confidence` of the interests RLDI kept (rows with `keep` false left out), from a
+    label folder (its interests.parquet) or any Parquet with `item` and `interest`; confidence 1 when absent."""
+    path = Path(path)
+    file = path / "interests.parquet" if path.is_dir() else path
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no interests table (run `deepinterest label`)")
+    table = pl.read_parquet(file)
     missing = {"item", "interest"} - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: interests table lacks column(s) {', '.join(sorted(missing))}")
+        raise ValueError(f"{file}: interests table lacks column(s) {', '.join(sorted(missing))}")
     if "keep" in table.columns:
         table = table.filter(pl.col("keep"))
-    order = [pl.col("confidence").fill_null(0.0)] if "confidence" in table.columns else []
-    if order:
-        table = table.sort(order, descending=True, maintain_order=True)
-    grouped = table.group_by(pl.col("item").cast(pl.Utf8), maintain_order=True).agg(pl.col("interest"))
+    if "confidence" not in table.columns:
+        table = table.with_columns(pl.lit(1.0).alias("confidence"))
+    return table.select(pl.col("item").cast(pl.Utf8), "interest", "confidence")
+
+
+def interest_texts(path: Path, item_ids: list[str]) -> list[str]:
+    """One text per item listing its kept interests (see kept_interests), higher confidence first.
+    Items without interests get "".
+    """
+    table = kept_interests(path).sort(pl.col("confidence").fill_null(0.0), descending=True, maintain_order=True)
+    grouped = table.group_by("item", maintain_order=True).agg(pl.col("interest"))
     by_item = dict(zip(grouped["item"].to_list(), grouped["interest"].to_list()))
     unknown = set(by_item) - set(item_ids)
     if unknown and len(unknown) == len(by_item):

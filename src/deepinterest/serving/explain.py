@@ -6,22 +6,19 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from deepinterest.config import EmbeddingConfig
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.embedding import embed_texts
+from deepinterest.data.item_text import kept_interests
 
 
 class Explainer:
     def __init__(self, dataset: PreparedDataset, interests: Path, embedding: EmbeddingConfig, per_item: int = 5):
-        table = pl.read_parquet(interests)
-        if "keep" in table.columns:
-            table = table.filter(pl.col("keep"))
+        table = kept_interests(interests)
         index = {item: i for i, item in enumerate(dataset.item_ids)}
         self.by_item: dict[int, list[tuple[str, float]]] = defaultdict(list)
-        for item, phrase, confidence in table.sort("confidence", descending=True, maintain_order=True).select(
-                pl.col("item").cast(pl.Utf8), "interest", "confidence").iter_rows():
+        for item, phrase, confidence in table.sort("confidence", descending=True, maintain_order=True).iter_rows():
             if item in index and len(self.by_item[index[item]]) < per_item:
                 self.by_item[index[item]].append((phrase, float(confidence)))
         phrases = sorted({p for pairs in self.by_item.values() for p, _ in pairs})

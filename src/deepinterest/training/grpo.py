@@ -67,11 +67,7 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
                        attention_mask=attention_mask.repeat_interleave(group, 0), labels=tokens).logits
     else:
         ids, prompt_mask = input_ids.repeat_interleave(group, 0), attention_mask.repeat_interleave(group, 0)
-        sequence = torch.cat([ids, tokens], dim=1)
-        mask = torch.cat([prompt_mask, torch.ones_like(tokens)], dim=1)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        logits = model(input_ids=sequence, attention_mask=mask, position_ids=positions).logits
-        logits = logits[:, ids.shape[1] - 1:-1]
+        logits = _decoder_only_logits(model, ids, prompt_mask, tokens)[:, ids.shape[1] - 1:-1]
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
@@ -107,9 +103,14 @@ def _next_logits(model, ids, mask, prefix, vocab) -> torch.Tensor:
     if getattr(model.config, "is_encoder_decoder", False):
         start = torch.full((ids.shape[0], 1), vocab.pad, dtype=torch.long, device=ids.device)
         return model(input_ids=ids, attention_mask=mask, decoder_input_ids=torch.cat([start, prefix], 1)).logits[:, -1]
-    sequence = torch.cat([ids, prefix], 1)
-    full = torch.cat([mask, torch.ones_like(prefix)], 1)
-    return model(input_ids=sequence, attention_mask=full, position_ids=(full.cumsum(1) - 1).clamp(min=0)).logits[:, -1]
+    return _decoder_only_logits(model, ids, mask, prefix)[:, -1]
+
+
+def _decoder_only_logits(model, ids: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Logits of a left-padded prompt followed by `tokens`, positions counted from each prompt's first token."""
+    sequence = torch.cat([ids, tokens], 1)
+    full = torch.cat([mask, torch.ones_like(tokens)], 1)
+    return model(input_ids=sequence, attention_mask=full, position_ids=(full.cumsum(1) - 1).clamp(min=0)).logits
 
 
 def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], config: ExperimentConfig,

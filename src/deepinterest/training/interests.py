@@ -22,6 +22,7 @@ from deepinterest.config import ExperimentConfig
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.embedding import embed_texts
 from deepinterest.data.io import read_json, write_json
+from deepinterest.data.item_text import kept_interests
 from deepinterest.model.constrained import SIDVocabulary
 
 CODES_FILE = "interest_codes.json"
@@ -57,20 +58,6 @@ class InterestVocabulary(SIDVocabulary):
         return [*self.code_tokens(self.user_code_list(history, max_items)), *base]
 
 
-def read_curated(path: Path) -> pl.DataFrame:
-    """Kept interests from a label folder (interests.parquet) or any Parquet with item and interest."""
-    path = Path(path)
-    file = path / "interests.parquet" if path.is_dir() else path
-    if not file.exists():
-        raise FileNotFoundError(f"{file}: no interests table (run `deepinterest label`)")
-    table = pl.read_parquet(file)
-    if "keep" in table.columns:
-        table = table.filter(pl.col("keep"))
-    if "confidence" not in table.columns:
-        table = table.with_columns(pl.lit(1.0).alias("confidence"))
-    return table.select(pl.col("item").cast(pl.Utf8), "interest", "confidence")
-
-
 def interest_codes(dataset: PreparedDataset, config: ExperimentConfig, progress: bool = True) -> dict:
     """k-means codes of the curated interests, and each item's codes (as saved in CODES_FILE)."""
     from sklearn.cluster import KMeans
@@ -79,7 +66,7 @@ def interest_codes(dataset: PreparedDataset, config: ExperimentConfig, progress:
     if sft.interests is None:
         raise ValueError("sft.interest_tasks need sft.interests (a `deepinterest label` folder); "
                          "`deepinterest run` sets it")
-    table = read_curated(sft.interests).filter(pl.col("item").is_in(set(dataset.item_ids)))
+    table = kept_interests(sft.interests).filter(pl.col("item").is_in(set(dataset.item_ids)))
     phrases = table["interest"].unique(maintain_order=True).to_list()
     if len(phrases) < 2:
         raise ValueError(f"{sft.interests}: fewer than two kept interests; nothing to cluster")
@@ -131,7 +118,7 @@ def interest_signals(path: Path, dataset: PreparedDataset, config: ExperimentCon
     """For the RL reward: each item's interest vector (confidence-weighted mean of its kept interests,
     unit length; zeros without any) and its interest quality q (from the label folder's items.parquet,
     else 1 for items with kept interests)."""
-    table = read_curated(path)
+    table = kept_interests(path)
     index = {item: i for i, item in enumerate(dataset.item_ids)}
     table = table.filter(pl.col("item").is_in(set(index)))
     phrases = table["interest"].to_list()
