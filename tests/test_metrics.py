@@ -61,3 +61,39 @@ def test_deterministic_topk_equals_a_stable_full_sort():
     scores[:8] = torch.rand(8, 40, generator=generator)  # and rows without ties
     expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :10]
     assert torch.equal(deterministic_topk(scores, 10), expected)
+
+
+def _write_rankings(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps({"user": u, "target": t, "ranked": r}) + "\n" for u, t, r in rows))
+    return path
+
+
+def test_paired_bootstrap_sees_a_consistent_gain_and_no_gain_between_equals(tmp_path):
+    from deepinterest.evaluation.significance import paired_bootstrap
+
+    # 200 users; A finds the target at position 4 for the first 40, B at position 0 for the same 40.
+    rows_a = [(str(u), "t", (["x"] * 4 + ["t"]) if u < 40 else ["x"] * 5) for u in range(200)]
+    rows_b = [(str(u), "t", ["t"] + ["x"] * 4 if u < 40 else ["x"] * 5) for u in range(200)]
+    a, b = _write_rankings(tmp_path / "a.jsonl", rows_a), _write_rankings(tmp_path / "b.jsonl", rows_b)
+    result = paired_bootstrap(a, b, "ndcg@5", resamples=500)
+    expected = 40 / 200 * (1 - 1 / math.log2(6))
+    assert result["difference"] == pytest.approx(expected)
+    assert result["ci95"][0] > 0 and result["p_b_not_better"] == 0.0 and result["users_that_differ"] == 40
+    same = paired_bootstrap(a, a, "hr@5", resamples=200)
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["p_b_not_better"] == 1.0
+
+
+def test_paired_bootstrap_refuses_rankings_of_other_users_or_targets(tmp_path):
+    from deepinterest.data.errors import DataFormatError
+    from deepinterest.evaluation.significance import paired_bootstrap
+
+    a = _write_rankings(tmp_path / "a.jsonl", [("1", "t", ["t"]), ("2", "s", ["t"])])
+    other_users = _write_rankings(tmp_path / "b.jsonl", [("1", "t", ["t"]), ("3", "s", ["t"])])
+    other_targets = _write_rankings(tmp_path / "c.jsonl", [("1", "t", ["t"]), ("2", "t", ["t"])])
+    for b in (other_users, other_targets):
+        with pytest.raises(DataFormatError):
+            paired_bootstrap(a, b, "hr@1", resamples=100)
+    with pytest.raises(ValueError, match="hr@10"):
+        paired_bootstrap(a, a, "recall@3", resamples=100)

@@ -104,3 +104,11 @@ def test_the_rank_penalty_stays_only_in_groups_with_a_hit():
     drop_rank_without_hit(parts, np.array([[False, True, False], [False, False, False]]))
     assert parts[0, :, total].tolist() == pytest.approx([-0.5, 0.7, -0.25])
     assert parts[1, :, rank].tolist() == [0.0, 0.0, 0.0] and parts[1, :, total].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_injected_targets_replace_the_last_candidate_only_where_the_group_missed():
+    from deepinterest.training.grpo import inject_targets
+
+    items = np.array([[5, 6, 7], [1, 2, 3], [4, 9, -1]])
+    inject_targets(items, np.array([6, 8, 0]))
+    assert items.tolist() == [[5, 6, 7], [1, 2, 8], [4, 9, 0]]

@@ -41,6 +41,23 @@ def metrics(rankings: Path = typer.Argument(..., exists=True, dir_okay=False, he
 
 
 @app.command()
+def compare(a: Path = typer.Argument(..., exists=True, dir_okay=False, help="rankings.jsonl of the baseline"),
+            b: Path = typer.Argument(..., exists=True, dir_okay=False, help="rankings.jsonl of the challenger"),
+            metric: list[str] = typer.Option(["ndcg@10", "hr@10"], "--metric", "-m", help="hr@K or ndcg@K (repeatable)"),
+            resamples: int = typer.Option(2000, min=100, help="bootstrap resamples of the users")) -> None:
+    """Is B better than A? Paired bootstrap over the users both rankings share (difference and 95% interval)."""
+    from deepinterest.evaluation.significance import paired_bootstrap
+
+    with user_errors():
+        results = [paired_bootstrap(a, b, m, resamples) for m in metric]
+    for r in results:
+        low, high = r["ci95"]
+        console.print(f"{r['metric']}\tA {r['a']:.5f}\tB {r['b']:.5f}\tB-A {r['difference']:+.5f} "
+                      f"[{low:+.5f}, {high:+.5f}]\tP(B<=A) {r['p_b_not_better']:.3f}\t"
+                      f"{r['users_that_differ']}/{r['users']} users differ", highlight=False)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     print(__version__)

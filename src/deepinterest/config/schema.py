@@ -277,6 +277,8 @@ class RLConfig(Section):
     generation: Literal["beam", "sample"] = Field("beam", description="candidates from constrained beam search "
                                                                       "(the top G) or constrained sampling")
     temperature: float = Field(1.0, gt=0, description="sample: softmax temperature")
+    inject_target: bool = Field(False, description="put the target in place of the last candidate of a group that "
+                                                   "missed it (an off-policy positive: every group carries a signal)")
     steps: int = Field(200, ge=1, description="policy updates")
     batch_size: int = Field(64, ge=1, description="prompts per step")
     lr: float = Field(1e-4, gt=0)

@@ -11,19 +11,25 @@ from deepinterest.data.errors import DataFormatError
 from deepinterest.evaluation.metrics import hit_rate_and_ndcg
 
 
-def metrics_from_rankings(path: Path, ks: list[int] = (1, 5, 10, 20)) -> dict[str, float]:
-    targets, ranked = [], []
+def read_positions(path: Path) -> tuple[dict[str, tuple[str, int]], int]:
+    """{user: (target, 0-based position of the target or -1)} and the longest ranked list."""
+    out, width = {}, 0
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 row = json.loads(line)
-                ids = {item: i for i, item in enumerate(row["ranked"])}
-                ranked.append(list(range(len(row["ranked"]))))
-                targets.append(ids.get(row["target"], -1))
+                ranked = [str(item) for item in row["ranked"]]
+                target = str(row["target"])
+                out[str(row["user"])] = (target, ranked.index(target) if target in ranked else -1)
+                width = max(width, len(ranked))
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise DataFormatError(path, f"bad rankings row: {exc}", number) from None
-    width = max(len(r) for r in ranked)
-    padded = np.full((len(ranked), width), -2)
-    for row, r in enumerate(ranked):
-        padded[row, : len(r)] = r
-    return hit_rate_and_ndcg(padded, np.asarray(targets), list(ks))
+    return out, width
+
+
+def metrics_from_rankings(path: Path, ks: list[int] = (1, 5, 10, 20)) -> dict[str, float]:
+    rows, width = read_positions(path)
+    positions = np.asarray([p for _, p in rows.values()])
+    # hit_rate_and_ndcg wants lists: a list of positions 0..width-1 with the target at its position.
+    ranked = np.tile(np.arange(width), (len(positions), 1))
+    return hit_rate_and_ndcg(ranked, positions, list(ks))
