@@ -112,3 +112,14 @@ def test_injected_targets_replace_the_last_candidate_only_where_the_group_missed
     items = np.array([[5, 6, 7], [1, 2, 3], [4, 9, -1]])
     inject_targets(items, np.array([6, 8, 0]))
     assert items.tolist() == [[5, 6, 7], [1, 2, 8], [4, 9, 0]]
+
+
+def test_injected_targets_leave_no_group_without_a_signal_and_dropout_training_ends_in_eval_mode(small_tiger, tmp_path):
+    dataset, vocab, model = small_tiger
+    config = load_config(None, ["rl.steps=2", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=1",
+                                "rl.inject_target=true", "rl.dropout=true", "sft.max_items=5"])
+    policy, log = train_grpo(model, vocab, dataset.train_sequences[:50], config, lambda m: 0.0, tmp_path, progress=False)
+    assert all(e["zero_variance_share"] == 0.0 and e["reward_exact"] > 0 for e in log["steps"])
+    assert not policy.training
+    with pytest.raises(ValueError, match="updates_per_batch"):
+        load_config(None, ["rl.dropout=true", "rl.updates_per_batch=2"])

@@ -286,6 +286,8 @@ class RLConfig(Section):
     beta: float = Field(1e-3, ge=0, description="weight of the k3 KL penalty to the frozen SFT model")
     updates_per_batch: int = Field(1, ge=1, description="optimizer steps on one batch of candidates (ratios leave 1 "
                                                         "from the second on)")
+    dropout: bool = Field(False, description="keep the model's dropout on in the update pass (as in SFT); needs "
+                                             "updates_per_batch 1, where the sampling policy is the updated one")
     eval_every: int = Field(25, ge=1, description="steps between validations (valid NDCG@10; the best is kept)")
     valid_limit: int | None = Field(1000, description="validate on the first N users (None: all)")
     max_minutes: float | None = Field(None, gt=0, description="time budget for the updates")
@@ -294,6 +296,12 @@ class RLConfig(Section):
     lora: bool = Field(False, description="causal backbone: train LoRA adapters (sft.lora_* sizes) instead of every weight")
     threads: int | None = None
     device: str = "auto"
+
+    @model_validator(mode="after")
+    def _dropout_needs_one_update(self) -> RLConfig:
+        if self.dropout and self.updates_per_batch != 1:
+            raise ValueError("rl.dropout needs rl.updates_per_batch=1 (with more, dropout would move the ratio)")
+        return self
 
 
 class PipelineConfig(Section):

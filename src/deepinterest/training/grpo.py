@@ -247,6 +247,8 @@ def _update(model, reference, optimizer, input_ids, attention_mask, vocab, items
         # With one update per batch the sampling policy is the current one: its log-probs are the
         # detached current ones, so no extra pass is needed.
         old = sequence_logprobs(model, input_ids, attention_mask, tokens, group) if rl.updates_per_batch > 1 else None
+    if rl.dropout:  # the SFT model's regulariser; the ratio stays 1 at one update per batch (checked in RLConfig)
+        model.train()
     for _ in range(rl.updates_per_batch):
         logp = sequence_logprobs(model, input_ids, attention_mask, tokens, group)
         ratio = torch.exp(logp - (logp.detach() if old is None else old))
@@ -258,5 +260,6 @@ def _update(model, reference, optimizer, input_ids, attention_mask, vocab, items
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+    model.eval()
     kl_mean = (kl.detach() * mask).sum() / mask.sum().clamp(min=1)
     return {"loss": round(float(loss.detach()), 5), "kl": round(float(kl_mean), 6)}

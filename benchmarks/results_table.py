@@ -1,0 +1,60 @@
+"""One table from finished runs: test HR@5/10, NDCG@5/10 per row, and each row against a reference.
+
+    .venv/bin/python benchmarks/results_table.py --out runs/bench/office_table.json \
+        --row DeepInterestGR-SFT=runs/office-di/sft --row TIGER=runs/office-tiger/sft --row Pop=runs/office/pop \
+        --reference TIGER [--pipeline runs/office-di]
+
+A row is any folder with `metrics.json` and `rankings.jsonl` (sft, rl, baselines). Against the
+reference row each row gets the paired bootstrap difference of NDCG@10 with its 95% interval
+(`deepinterest compare`), so a small gain reads as what it is. `--pipeline` adds a `deepinterest run`
+folder's stage timings and RLDI held-out AUC. Writes JSON and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from deepinterest.data.io import read_json, write_json
+from deepinterest.evaluation.significance import paired_bootstrap
+
+METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--row", action="append", required=True, help="NAME=FOLDER (metrics.json, rankings.jsonl)")
+    parser.add_argument("--reference", help="the row every other is compared with (paired bootstrap)")
+    parser.add_argument("--pipeline", type=Path, action="append", default=[], help="a `deepinterest run` folder")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    rows = dict(spec.split("=", 1) for spec in args.row)
+    reference = Path(rows[args.reference]) / "rankings.jsonl" if args.reference else None
+    table = {}
+    for name, folder in rows.items():
+        test = read_json(Path(folder) / "metrics.json")["test"]
+        row = {"folder": folder, **{m: round(test[m], 5) for m in METRICS}}
+        if reference is not None and name != args.reference:
+            row["vs_reference_ndcg@10"] = paired_bootstrap(reference, Path(folder) / "rankings.jsonl")
+        table[name] = row
+    result = {"reference": args.reference, "rows": table, "pipelines": {}}
+    for run in args.pipeline:
+        record = read_json(run / "pipeline.json")
+        label = run / "label" / "summary.json"
+        result["pipelines"][str(run)] = {
+            "timings": record["timings"], "total_seconds": record["total_seconds"],
+            "rldi": {k: read_json(label).get(k) for k in ("labels", "heldout", "auc", "precision", "recall", "keep_rate")}
+            if label.exists() else None}
+    write_json(args.out, result)
+
+    print("| model | HR@5 | HR@10 | NDCG@5 | NDCG@10 | NDCG@10 vs " + (args.reference or "-") + " (95% CI) |")
+    print("|---|---|---|---|---|---|")
+    for name, row in table.items():
+        vs = row.get("vs_reference_ndcg@10")
+        delta = f"{vs['difference']:+.4f} [{vs['ci95'][0]:+.4f}, {vs['ci95'][1]:+.4f}]" if vs else ""
+        print(f"| {name} | " + " | ".join(f"{row[m]:.4f}" for m in METRICS) + f" | {delta} |")
+
+
+if __name__ == "__main__":
+    main()
