@@ -45,3 +45,12 @@ def test_malformed_input_names_file_and_line(tmp_path):
     assert "user_sequence.txt:2" in result.stderr.replace("\n", "")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_compare_prints_the_paired_difference(tmp_path):
+    rows = [{"user": str(u), "target": "t", "ranked": ["t", "x"] if u < 3 else ["x", "t"]} for u in range(10)]
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({**r, "ranked": ["x", "t"]}) + "\n" for r in rows))
+    result = run("compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "-m", "hr@1", "--resamples", "200")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("hr@1\tA 0.00000\tB 0.30000\tB-A +0.30000") and "3/10 users differ" in result.stdout

@@ -52,9 +52,9 @@ def compare(a: Path = typer.Argument(..., exists=True, dir_okay=False, help="ran
         results = [paired_bootstrap(a, b, m, resamples) for m in metric]
     for r in results:
         low, high = r["ci95"]
-        console.print(f"{r['metric']}\tA {r['a']:.5f}\tB {r['b']:.5f}\tB-A {r['difference']:+.5f} "
-                      f"[{low:+.5f}, {high:+.5f}]\tP(B<=A) {r['p_b_not_better']:.3f}\t"
-                      f"{r['users_that_differ']}/{r['users']} users differ", highlight=False)
+        print(f"{r['metric']}\tA {r['a']:.5f}\tB {r['b']:.5f}\tB-A {r['difference']:+.5f} "
+              f"[{low:+.5f}, {high:+.5f}]\tP(B<=A) {r['p_b_not_better']:.3f}\t"
+              f"{r['users_that_differ']}/{r['users']} users differ")
 
 
 @app.command()
