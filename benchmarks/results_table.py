@@ -42,10 +42,11 @@ def main() -> None:
     for run in args.pipeline:
         record = read_json(run / "pipeline.json")
         label = run / "label" / "summary.json"
+        rldi = read_json(label) if label.exists() else None
         result["pipelines"][str(run)] = {
             "timings": record["timings"], "total_seconds": record["total_seconds"],
-            "rldi": {k: read_json(label).get(k) for k in ("labels", "heldout", "auc", "precision", "recall", "keep_rate")}
-            if label.exists() else None}
+            "rldi": {k: rldi.get(k) for k in ("labels", "heldout", "auc", "precision", "recall", "keep_rate")}
+            if rldi else None}
     write_json(args.out, result)
 
     print("| model | HR@5 | HR@10 | NDCG@5 | NDCG@10 | NDCG@10 vs " + (args.reference or "-") + " (95% CI) |")

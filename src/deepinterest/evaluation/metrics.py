@@ -17,13 +17,22 @@ def target_positions(ranked: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 def hit_rate_and_ndcg(ranked: np.ndarray, targets: np.ndarray, ks: list[int]) -> dict[str, float]:
     """HR@K = share of targets in the top K; NDCG@K = mean of 1/log2(position + 2) over those hits."""
-    if ranked.shape[1] < max(ks):
-        raise ValueError(f"ranked lists have {ranked.shape[1]} items, fewer than K={max(ks)}")
-    positions = target_positions(ranked, targets)
+    return metrics_at_positions(target_positions(ranked, targets), ranked.shape[1], ks)
+
+
+def gains_at(positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per example: hit@k (0/1) and its NDCG gain 1/log2(position + 2), from 0-based target positions (-1: absent)."""
+    hit = (positions >= 0) & (positions < k)
+    return hit.astype(float), np.where(hit, 1.0 / np.log2(np.where(hit, positions, 0) + 2.0), 0.0)
+
+
+def metrics_at_positions(positions: np.ndarray, width: int, ks: list[int]) -> dict[str, float]:
+    """HR@K and NDCG@K from target positions in ranked lists `width` long."""
+    if width < max(ks):
+        raise ValueError(f"ranked lists have {width} items, fewer than K={max(ks)}")
     out: dict[str, float] = {}
     for k in sorted(ks):
-        hit = (positions >= 0) & (positions < k)
-        gain = np.where(hit, 1.0 / np.log2(np.where(hit, positions, 0) + 2.0), 0.0)
+        hit, gain = gains_at(np.asarray(positions), k)
         out[f"hr@{k}"] = float(hit.mean())
         out[f"ndcg@{k}"] = float(gain.mean())
     return out

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deepinterest.data.errors import DataFormatError
-from deepinterest.evaluation.metrics import hit_rate_and_ndcg
+from deepinterest.evaluation.metrics import metrics_at_positions
 
 
 def read_positions(path: Path) -> tuple[dict[str, tuple[str, int]], int]:
@@ -29,7 +29,4 @@ def read_positions(path: Path) -> tuple[dict[str, tuple[str, int]], int]:
 
 def metrics_from_rankings(path: Path, ks: list[int] = (1, 5, 10, 20)) -> dict[str, float]:
     rows, width = read_positions(path)
-    positions = np.asarray([p for _, p in rows.values()])
-    # hit_rate_and_ndcg wants lists: a list of positions 0..width-1 with the target at its position.
-    ranked = np.tile(np.arange(width), (len(positions), 1))
-    return hit_rate_and_ndcg(ranked, positions, list(ks))
+    return metrics_at_positions(np.asarray([p for _, p in rows.values()]), width, list(ks))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from deepinterest.data.errors import DataFormatError
+from deepinterest.evaluation.metrics import gains_at
 from deepinterest.evaluation.rankings import read_positions
 
 
@@ -21,11 +22,8 @@ def per_user_gain(positions: np.ndarray, metric: str) -> np.ndarray:
     match = re.fullmatch(r"(hr|ndcg)@(\d+)", metric)
     if not match:
         raise ValueError(f"metric must look like hr@10 or ndcg@10, not {metric!r}")
-    kind, k = match.group(1), int(match.group(2))
-    hit = (positions >= 0) & (positions < k)
-    if kind == "hr":
-        return hit.astype(float)
-    return np.where(hit, 1.0 / np.log2(np.where(hit, positions, 0) + 2.0), 0.0)
+    hit, gain = gains_at(positions, int(match.group(2)))
+    return hit if match.group(1) == "hr" else gain
 
 
 def paired_bootstrap(a: Path, b: Path, metric: str = "ndcg@10", resamples: int = 2000, seed: int = 0) -> dict:
