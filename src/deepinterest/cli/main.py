@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from deepinterest import __version__
-from deepinterest.cli import baseline, data
+from deepinterest.cli import baseline, cache, data
 from deepinterest.cli.generative import convert_gguf, evaluate, rl, sft
 from deepinterest.cli.label import label
 from deepinterest.cli.mine import mine
@@ -19,6 +19,7 @@ app = typer.Typer(help="deepinterest: generative recommendation with deep intere
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(data.app, name="data")
 app.add_typer(baseline.app, name="baseline")
+app.add_typer(cache.app, name="cache")
 app.command()(mine)
 app.command()(label)
 app.command()(tokenize)

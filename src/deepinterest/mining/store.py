@@ -7,6 +7,7 @@ written in one transaction: a crash leaves either both or neither.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import sqlite3
@@ -144,6 +145,47 @@ class MiningStore:
                     found[key][1].append(Interest(*values))
         return found
 
+    def export(self, path: Path) -> int:
+        """Write every finished call with its interests to gzipped JSON lines (the store's portable form:
+        a mining run shared, or kept across machines); returns the number of calls written."""
+        finished = f"error IS NULL OR error LIKE '{ANSWER_ERROR}%'"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            calls = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE {finished} ORDER BY key").fetchall()
+            interests: dict[str, list[list]] = {}
+            for key, *values in self.db.execute("SELECT key, interest, confidence, rationale FROM interests "
+                                                "ORDER BY key, position"):
+                interests.setdefault(key, []).append(values)
+        # mtime=0: the same calls give the same bytes, so a committed export diffs cleanly.
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            for row in calls:
+                line = dict(zip(CALL_COLUMNS, row), interests=interests.get(row[0], []))
+                out.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
+        return len(calls)
+
+    def import_(self, path: Path) -> tuple[int, int]:
+        """Add the calls of an `export` file that this store lacks (stored calls are kept as they are).
+        Returns (added, already present)."""
+        added = present = 0
+        with gzip.open(path, "rt", encoding="utf-8") as lines, self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for number, line in enumerate(lines, 1):
+                    record, interests = _parse_export_line(line, f"{path}:{number}")
+                    cursor = self.db.execute(f"INSERT OR IGNORE INTO calls ({','.join(CALL_COLUMNS)}) VALUES "
+                                             f"({','.join('?' * len(CALL_COLUMNS))})", astuple(record))
+                    if cursor.rowcount == 0:
+                        present += 1
+                        continue
+                    added += 1
+                    self.db.executemany("INSERT INTO interests VALUES (?, ?, ?, ?, ?)",
+                                        [(record.key, i, *values) for i, values in enumerate(interests)])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return added, present
+
     def stats(self) -> dict[str, int]:
         with self.lock:
             calls, errors, prompt, completion = self.db.execute(
@@ -152,3 +194,16 @@ class MiningStore:
             (interests,) = self.db.execute("SELECT COUNT(*) FROM interests").fetchone()
         return {"calls": calls, "errors": errors, "prompt_tokens": prompt, "completion_tokens": completion,
                 "interests": interests}
+
+
+def _parse_export_line(line: str, where: str) -> tuple[CallRecord, list[tuple[str, float, str]]]:
+    """One line of an export file, checked: a malformed file is refused, never half-trusted."""
+    try:
+        row = json.loads(line)
+        record = CallRecord(**{column: row[column] for column in CALL_COLUMNS})
+        interests = [(str(i), float(c), str(r)) for i, c, r in row["interests"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{where}: not a mining-cache line ({error})") from error
+    if not isinstance(record.key, str) or len(record.key) != 64:
+        raise ValueError(f"{where}: the call key is not a sha256 hex digest")
+    return record, interests
