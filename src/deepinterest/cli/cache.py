@@ -19,9 +19,9 @@ StoreOption = typer.Option(None, "--store", help="SQLite store (mine.store); def
 
 
 def _store(path: Path | None):
-    from deepinterest.mining.store import MiningStore, default_store_path
+    from deepinterest.mining.store import MiningStore
 
-    return MiningStore(path or default_store_path())
+    return MiningStore(path)
 
 
 @app.command("export")

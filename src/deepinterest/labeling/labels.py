@@ -21,7 +21,7 @@ from deepinterest.mining.backends.base import build_backend
 from deepinterest.mining.parse import normalise_phrase
 from deepinterest.mining.prompts import load_prompt
 from deepinterest.mining.runner import Job, run_jobs
-from deepinterest.mining.store import MiningStore, default_store_path
+from deepinterest.mining.store import MiningStore
 
 SOURCE_ORDER = ("human", "judge", "behaviour")
 
@@ -97,7 +97,7 @@ def judge_labels(pairs: pl.DataFrame, item_text: dict[str, str], config: Experim
         finally:
             await backend.close()
 
-    with MiningStore(config.mine.store or default_store_path()) as store:
+    with MiningStore(config.mine.store) as store:
         tally = asyncio.run(run())[chosen.name]
         stored = store.rows(list(tally.keys.values()))
     labels = np.full(pairs.height, np.nan, dtype=np.float32)

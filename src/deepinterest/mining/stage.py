@@ -20,7 +20,7 @@ from deepinterest.mining.backends.base import Backend, build_backend
 from deepinterest.mining.merge import RAW_COLUMNS, merge_interests
 from deepinterest.mining.prompts import load_prompt
 from deepinterest.mining.runner import Job, Tally, run_jobs
-from deepinterest.mining.store import MiningStore, default_store_path
+from deepinterest.mining.store import MiningStore
 
 ITEM_COLUMNS = ["item", "interest", "kind", "confidence", "rationale", "models", "support"]
 KIND_OF_JOB = {"item": "textual", "visual": "visual", "user": "user"}
@@ -91,7 +91,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     visual, image_stats = visual_jobs(dataset, mining, limit)
     jobs += visual + (user_jobs(dataset, mining, limit) if mining.users else [])
     prompts = {kind: load_prompt(kind, mining.prompt_version) for kind in {job.kind for job in jobs}}
-    with MiningStore(mining.store or default_store_path()) as store:
+    with MiningStore(mining.store) as store:
         tallies = asyncio.run(_build_run_close(jobs, prompts, store, mining, progress))
         raw = _raw_rows(jobs, tallies, store)
     # One encoder for the whole run (tokenizer.embedding): its cache serves mining, labels and SIDs alike.

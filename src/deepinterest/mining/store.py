@@ -12,6 +12,8 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,13 +63,18 @@ class CallRecord:
 
 
 CALL_COLUMNS = [f.name for f in fields(CallRecord)]
+CALL_VALUES = f"({','.join(CALL_COLUMNS)}) VALUES ({','.join('?' * len(CALL_COLUMNS))})"
+INSERT_INTEREST = "INSERT INTO interests VALUES (?, ?, ?, ?, ?)"
+# A call that need not be asked again: it answered (even with nothing usable; at temperature 0 asking
+# again gives the same answer). Transport failures are not finished: a resume retries them.
+FINISHED = f"(error IS NULL OR error LIKE '{ANSWER_ERROR}%')"
 
 
 class MiningStore:
     """One connection shared by threads under a lock; other processes wait on SQLite's busy timeout."""
 
-    def __init__(self, path: Path, timeout: float = 60.0):
-        path = Path(path)
+    def __init__(self, path: Path | None = None, timeout: float = 60.0):
+        path = Path(path) if path else default_store_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE takes the write lock up front,
         # so two writers never deadlock upgrading a read lock).
@@ -89,22 +96,26 @@ class MiningStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def put(self, record: CallRecord, interests: list[Interest]) -> None:
-        """Write a call and its interests atomically; writing the same key again replaces both."""
-        marks = ",".join("?" * len(CALL_COLUMNS))
-        updates = ",".join(f"{c}=excluded.{c}" for c in CALL_COLUMNS[1:])
-        rows = [(record.key, i, x.interest, x.confidence, x.rationale) for i, x in enumerate(interests)]
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Under the lock, all or nothing."""
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.execute(f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks}) "
-                                f"ON CONFLICT(key) DO UPDATE SET {updates}", astuple(record))
-                self.db.execute("DELETE FROM interests WHERE key = ?", (record.key,))
-                self.db.executemany("INSERT INTO interests VALUES (?, ?, ?, ?, ?)", rows)
+                yield
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+
+    def put(self, record: CallRecord, interests: list[Interest]) -> None:
+        """Write a call and its interests atomically; writing the same key again replaces both."""
+        updates = ",".join(f"{c}=excluded.{c}" for c in CALL_COLUMNS[1:])
+        rows = [(record.key, i, x.interest, x.confidence, x.rationale) for i, x in enumerate(interests)]
+        with self._transaction():
+            self.db.execute(f"INSERT INTO calls {CALL_VALUES} ON CONFLICT(key) DO UPDATE SET {updates}", astuple(record))
+            self.db.execute("DELETE FROM interests WHERE key = ?", (record.key,))
+            self.db.executemany(INSERT_INTEREST, rows)
 
     def get(self, key: str) -> CallRecord | None:
         with self.lock:
@@ -125,8 +136,7 @@ class MiningStore:
         with self.lock:
             for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
                 chunk = keys[start:start + 500]
-                query = (f"SELECT key FROM calls WHERE (error IS NULL OR error LIKE '{ANSWER_ERROR}%') "
-                         f"AND key IN ({','.join('?' * len(chunk))})")
+                query = f"SELECT key FROM calls WHERE {FINISHED} AND key IN ({','.join('?' * len(chunk))})"
                 done.update(key for (key,) in self.db.execute(query, chunk))
         return done
 
@@ -148,10 +158,9 @@ class MiningStore:
     def export(self, path: Path) -> int:
         """Write every finished call with its interests to gzipped JSON lines (the store's portable form:
         a mining run shared, or kept across machines); returns the number of calls written."""
-        finished = f"error IS NULL OR error LIKE '{ANSWER_ERROR}%'"
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with self.lock:
-            calls = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE {finished} ORDER BY key").fetchall()
+            calls = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE {FINISHED} ORDER BY key").fetchall()
             interests: dict[str, list[list]] = {}
             for key, *values in self.db.execute("SELECT key, interest, confidence, rationale FROM interests "
                                                 "ORDER BY key, position"):
@@ -167,23 +176,14 @@ class MiningStore:
         """Add the calls of an `export` file that this store lacks (stored calls are kept as they are).
         Returns (added, already present)."""
         added = present = 0
-        with gzip.open(path, "rt", encoding="utf-8") as lines, self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for number, line in enumerate(lines, 1):
-                    record, interests = _parse_export_line(line, f"{path}:{number}")
-                    cursor = self.db.execute(f"INSERT OR IGNORE INTO calls ({','.join(CALL_COLUMNS)}) VALUES "
-                                             f"({','.join('?' * len(CALL_COLUMNS))})", astuple(record))
-                    if cursor.rowcount == 0:
-                        present += 1
-                        continue
-                    added += 1
-                    self.db.executemany("INSERT INTO interests VALUES (?, ?, ?, ?, ?)",
-                                        [(record.key, i, *values) for i, values in enumerate(interests)])
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with gzip.open(path, "rt", encoding="utf-8") as lines, self._transaction():
+            for number, line in enumerate(lines, 1):
+                record, interests = _parse_export_line(line, f"{path}:{number}")
+                if self.db.execute(f"INSERT OR IGNORE INTO calls {CALL_VALUES}", astuple(record)).rowcount == 0:
+                    present += 1
+                    continue
+                added += 1
+                self.db.executemany(INSERT_INTEREST, [(record.key, i, *values) for i, values in enumerate(interests)])
         return added, present
 
     def stats(self) -> dict[str, int]:
