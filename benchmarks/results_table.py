@@ -4,7 +4,8 @@
         --row DeepInterestGR-SFT=runs/office-di/sft --row TIGER=runs/office-tiger/sft --row Pop=runs/office/pop \
         --reference TIGER [--pipeline runs/office-di]
 
-A row is any folder with `metrics.json` and `rankings.jsonl` (sft, rl, baselines). Against the
+A row is any folder with `metrics.json` and `rankings.jsonl` (sft, rl, baselines), or a kept row under
+`benchmarks/results/` (`rankings.jsonl.gz`). Against the
 reference row each row gets the paired bootstrap difference of NDCG@10 with its 95% interval
 (`deepinterest compare`), so a small gain reads as what it is. `--pipeline` adds a `deepinterest run`
 folder's stage timings and RLDI held-out AUC. Writes JSON and prints a Markdown table.
@@ -16,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from deepinterest.data.io import read_json, write_json
+from deepinterest.evaluation.rankings import rankings_file
 from deepinterest.evaluation.significance import paired_bootstrap
 
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
@@ -30,13 +32,13 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = dict(spec.split("=", 1) for spec in args.row)
-    reference = Path(rows[args.reference]) / "rankings.jsonl" if args.reference else None
+    reference = rankings_file(rows[args.reference]) if args.reference else None
     table = {}
     for name, folder in rows.items():
         test = read_json(Path(folder) / "metrics.json")["test"]
         row = {"folder": folder, **{m: round(test[m], 5) for m in METRICS}}
         if reference is not None and name != args.reference:
-            row["vs_reference_ndcg@10"] = paired_bootstrap(reference, Path(folder) / "rankings.jsonl")
+            row["vs_reference_ndcg@10"] = paired_bootstrap(reference, rankings_file(folder))
         table[name] = row
     result = {"reference": args.reference, "rows": table, "pipelines": {}}
     for run in args.pipeline:

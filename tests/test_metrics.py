@@ -97,3 +97,17 @@ def test_paired_bootstrap_refuses_rankings_of_other_users_or_targets(tmp_path):
             paired_bootstrap(a, b, "hr@1", resamples=100)
     with pytest.raises(ValueError, match="hr@10"):
         paired_bootstrap(a, a, "recall@3", resamples=100)
+
+
+def test_a_kept_gzipped_rankings_file_reads_like_the_plain_one(tmp_path):
+    import gzip
+
+    from deepinterest.evaluation.rankings import rankings_file, read_positions
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "kept").mkdir()
+    plain = _write_rankings(tmp_path / "run" / "rankings.jsonl", [("1", "t", ["x", "t"]), ("2", "s", ["t"])])
+    kept = tmp_path / "kept"
+    (kept / "rankings.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    assert rankings_file(tmp_path / "run") == plain and rankings_file(kept) == kept / "rankings.jsonl.gz"
+    assert read_positions(kept / "rankings.jsonl.gz") == read_positions(plain) == ({"1": ("t", 1), "2": ("s", -1)}, 2)

@@ -123,3 +123,17 @@ def test_injected_targets_leave_no_group_without_a_signal_and_dropout_training_e
     assert not policy.training
     with pytest.raises(ValueError, match="updates_per_batch"):
         load_config(None, ["rl.dropout=true", "rl.updates_per_batch=2"])
+
+
+def test_interest_references_are_the_history_mean_or_the_target_item():
+    from deepinterest.training.grpo import interest_references
+
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # item 2 has no kept interests
+    targets = np.array([1, 2])
+    user = interest_references([[0, 1], [0]], targets, vectors, "user")
+    np.testing.assert_allclose(user, [[math.sqrt(0.5), math.sqrt(0.5)], [1.0, 0.0]])
+    target = interest_references([[0, 1], [0]], targets, vectors, "target")
+    assert target.tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    # the target's own candidate scores 1; with a target lacking interests every candidate scores 0
+    assert float(target[0] @ vectors[1]) == 1.0 and float(target[1] @ vectors[0]) == 0.0
+    assert interest_references([[0]], targets[:1], None, "target") is None

@@ -265,6 +265,10 @@ class RewardConfig(Section):
     prefix: float = Field(0.5, ge=0, description="l_pref: the share of the target's SID levels matched from the start")
     alpha: float = Field(0.5, ge=0, description="extra reward of a hit, scaled by the target's interest quality q")
     interest: float = Field(0.3, ge=0, description="l_int: similarity of the candidate's interests to the user's")
+    interest_reference: Literal["user", "target"] = Field(
+        "user", description="whose interests the candidate's are compared with: the user's (the mean of the history's "
+                            "items) or the ones the user acted on next (the target item's); `user` favours items like "
+                            "the history, `target` gives partial credit for a near miss of the target")
     rank_penalty: bool = Field(False, description="MiniOneRec's rank-aware penalty: a wrong candidate at beam rank k "
                                                   "loses rank_weight / log2(k + 1)")
     rank_weight: float = Field(0.5, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -11,10 +12,18 @@ from deepinterest.data.errors import DataFormatError
 from deepinterest.evaluation.metrics import metrics_at_positions
 
 
+def rankings_file(folder: Path) -> Path:
+    """A run folder's rankings: `rankings.jsonl`, or the gzipped copy kept in benchmarks/results."""
+    plain = Path(folder) / "rankings.jsonl"
+    packed = plain.with_suffix(".jsonl.gz")
+    return packed if packed.exists() and not plain.exists() else plain
+
+
 def read_positions(path: Path) -> tuple[dict[str, tuple[str, int]], int]:
-    """{user: (target, 0-based position of the target or -1)} and the longest ranked list."""
+    """{user: (target, 0-based position of the target or -1)} and the longest ranked list (.jsonl or .jsonl.gz)."""
     out, width = {}, 0
-    with open(path, encoding="utf-8") as handle:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 row = json.loads(line)

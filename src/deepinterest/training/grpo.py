@@ -41,6 +41,14 @@ def user_vectors(histories: list[list[int]], item_vectors: np.ndarray) -> np.nda
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
+def interest_references(histories: list[list[int]], targets: np.ndarray, item_vectors: np.ndarray | None,
+                        reference: str) -> np.ndarray | None:
+    """Per prompt, the interest vector a candidate's interests are compared with (None: no interests)."""
+    if item_vectors is None:
+        return None
+    return user_vectors(histories, item_vectors) if reference == "user" else item_vectors[targets]
+
+
 def candidate_tokens(vocab: SIDVocabulary, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(tokens, mask) of every candidate's SID, padded to the longest; an invalid candidate (-1) is all mask 0."""
     rows = [vocab.item_tokens(int(i)) if i >= 0 else [] for i in items]
@@ -155,7 +163,7 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
         hit_rate = float((items == targets[:, None]).any(1).mean())
         if rl.inject_target:
             inject_targets(items, targets)
-        users = user_vectors(histories, item_vectors) if item_vectors is not None else None
+        users = interest_references(histories, targets, item_vectors, rl.reward.interest_reference)
         parts = np.zeros((len(batch), rl.group_size, len(COMPONENTS)))
         for b in range(len(batch)):
             target_sid = vocab.catalog.tokens(int(targets[b]))
