@@ -137,3 +137,45 @@ def test_interest_references_are_the_history_mean_or_the_target_item():
     # the target's own candidate scores 1; with a target lacking interests every candidate scores 0
     assert float(target[0] @ vectors[1]) == 1.0 and float(target[1] @ vectors[0]) == 0.0
     assert interest_references([[0]], targets[:1], None, "target") is None
+
+
+def test_the_collab_term_is_the_ndcg_gain_of_the_teachers_rank():
+    teacher = RewardConfig(exact=1.0, valid=0.0, prefix=0.0, alpha=0.0, interest=0.0, collab=0.6)
+    top = interest_aware_reward((1, 2), (1, 2), is_item=True, q_target=0, interest_sim=0, rank=1, config=teacher,
+                                teacher_rank=0)
+    third = interest_aware_reward((1, 3), (1, 2), is_item=True, q_target=0, interest_sim=0, rank=2, config=teacher,
+                                  teacher_rank=2)
+    assert top["collab"] == pytest.approx(0.6) and top["total"] == pytest.approx(1.6)
+    assert third["collab"] == pytest.approx(0.6 / 2) and third["total"] == pytest.approx(0.3)
+    assert interest_aware_reward((1,), (1, 2), is_item=False, q_target=0, interest_sim=0, rank=1, config=teacher,
+                                 teacher_rank=-1)["collab"] == 0.0
+    assert interest_aware_reward((1, 3), (1, 2), is_item=True, q_target=0, interest_sim=0, rank=1,
+                                 config=teacher)["collab"] == 0.0  # no teacher
+
+
+def test_teacher_ranks_count_only_strictly_better_items():
+    from deepinterest.training.grpo import teacher_ranks
+
+    scores = torch.tensor([[0.1, 0.5, 0.3, 0.5], [4.0, 3.0, 2.0, 1.0]])
+    assert teacher_ranks(scores, np.array([[1, 3, 2], [3, 0, -1]])).tolist() == [[0, 0, 2], [3, 0, -1]]
+
+
+def test_a_trained_sasrec_teacher_feeds_the_collab_reward(office, small_tiger, tmp_path):
+    import copy
+
+    from deepinterest.evaluation.baselines import run_sasrec
+    from deepinterest.evaluation.generative import collaborative_teacher
+
+    dataset, vocab, model = small_tiger
+    run_sasrec(office, tmp_path / "sasrec", load_config(None, ["sasrec.hidden=16", "sasrec.epochs=1"]), progress=False)
+    teacher = collaborative_teacher(tmp_path / "sasrec", dataset.n_items, torch.device("cpu"))
+    config = load_config(None, ["rl.steps=2", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=1",
+                                "rl.reward.collab=1.0", "sft.max_items=5"])
+    _, log = train_grpo(copy.deepcopy(model), vocab, dataset.train_sequences[:50], config, lambda m: 0.0,
+                        tmp_path / "rl", teacher=teacher, progress=False)
+    # every candidate is an item, so each earns a gain in (0, 1]; an untrained policy's are not all the teacher's top
+    assert all(0.0 < e["reward_collab"] < 1.0 for e in log["steps"])
+    with pytest.raises(ValueError, match="rl.teacher"):
+        collaborative_teacher(None, dataset.n_items, torch.device("cpu"))
+    with pytest.raises(ValueError, match="another catalog"):
+        collaborative_teacher(tmp_path / "sasrec", dataset.n_items + 1, torch.device("cpu"))

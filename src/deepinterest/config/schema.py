@@ -269,6 +269,10 @@ class RewardConfig(Section):
         "user", description="whose interests the candidate's are compared with: the user's (the mean of the history's "
                             "items) or the ones the user acted on next (the target item's); `user` favours items like "
                             "the history, `target` gives partial credit for a near miss of the target")
+    collab: float = Field(0.0, ge=0, description="l_cf: a collaborative teacher's judgement of the candidate, "
+                                                 "1 / log2(2 + its rank among all items under the SASRec run "
+                                                 "rl.teacher), the NDCG gain it would earn if the teacher were right "
+                                                 "(MiniOneRec's sasrec reward, as a bounded term)")
     rank_penalty: bool = Field(False, description="MiniOneRec's rank-aware penalty: a wrong candidate at beam rank k "
                                                   "loses rank_weight / log2(k + 1)")
     rank_weight: float = Field(0.5, ge=0)
@@ -296,6 +300,8 @@ class RLConfig(Section):
     valid_limit: int | None = Field(1000, description="validate on the first N users (None: all)")
     max_minutes: float | None = Field(None, gt=0, description="time budget for the updates")
     interests: Path | None = Field(None, description="RLDI folder (q and kept interests); `deepinterest run` sets it")
+    teacher: Path | None = Field(None, description="a `deepinterest baseline sasrec` run folder on the same data: "
+                                                   "its model scores candidates for reward.collab")
     reward: RewardConfig = Field(default_factory=RewardConfig)
     lora: bool = Field(False, description="causal backbone: train LoRA adapters (sft.lora_* sizes) instead of every weight")
     threads: int | None = None

@@ -122,6 +122,16 @@ def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | N
     return results
 
 
+def collaborative_teacher(run: Path | None, n_items: int, device: torch.device):
+    """histories -> every item's score under a trained SASRec (the reward's collab term)."""
+    from deepinterest.training.sasrec import load_sasrec
+
+    if run is None:
+        raise ValueError("rl.reward.collab needs rl.teacher: a `deepinterest baseline sasrec` run folder on the same data")
+    sasrec = load_sasrec(run, n_items, device)
+    return lambda histories: sasrec.score(None, histories)
+
+
 def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool = True) -> dict:
     """GRPO from a finished SFT run: `config.rl` drives it, everything else comes from the SFT run."""
     import shutil
@@ -142,9 +152,11 @@ def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool
         if merged.sft.backbone != "causal":
             raise ValueError("rl.lora needs a causal backbone (TIGER is trained whole)")
         model = with_lora(model, vocab, merged.sft)
-    item_vectors = quality = None
+    item_vectors = quality = teacher = None
     if config.rl.interests is not None:
         item_vectors, quality = interest_signals(config.rl.interests, dataset, merged, progress=progress)
+    if config.rl.reward.collab > 0:
+        teacher = collaborative_teacher(config.rl.teacher, dataset.n_items, next(model.parameters()).device)
     out.mkdir(parents=True, exist_ok=True)
     if (sft_run / CODES_FILE).exists():  # the same model inputs as the SFT run
         shutil.copy(sft_run / CODES_FILE, out / CODES_FILE)
@@ -156,7 +168,7 @@ def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool
 
     started = time.perf_counter()
     model, log = train_grpo(model, vocab, dataset.train_sequences, merged, validate, out, item_vectors=item_vectors,
-                            quality=quality, progress=progress)
+                            quality=quality, teacher=teacher, progress=progress)
     if tokenizer is not None:
         save_hf_files(out, model, tokenizer)
     write_json(out / "run.json", {"model": "rl", "sft": str(sft_run.resolve()), "data": info["data"], "sid": info["sid"],

@@ -49,6 +49,18 @@ def interest_references(histories: list[list[int]], targets: np.ndarray, item_ve
     return user_vectors(histories, item_vectors) if reference == "user" else item_vectors[targets]
 
 
+def teacher_ranks(scores: torch.Tensor, items: np.ndarray) -> np.ndarray:
+    """0-based rank of each candidate among all items under the teacher's scores (B x n_items); -1 stays -1.
+
+    Ties count in the candidate's favour (only strictly higher scores rank above it).
+    """
+    scores = scores.float().cpu()
+    picked = torch.as_tensor(items, dtype=torch.long).clamp(min=0)
+    own = scores.gather(1, picked)
+    ranks = (scores[:, None, :] > own[:, :, None]).sum(-1).numpy()
+    return np.where(items >= 0, ranks, -1)
+
+
 def candidate_tokens(vocab: SIDVocabulary, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(tokens, mask) of every candidate's SID, padded to the longest; an invalid candidate (-1) is all mask 0."""
     rows = [vocab.item_tokens(int(i)) if i >= 0 else [] for i in items]
@@ -123,8 +135,12 @@ def _decoder_only_logits(model, ids: torch.Tensor, mask: torch.Tensor, tokens: t
 
 def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], config: ExperimentConfig,
                validate: Callable[[torch.nn.Module], float], out: Path, *, item_vectors: np.ndarray | None = None,
-               quality: np.ndarray | None = None, progress: bool = True) -> tuple[torch.nn.Module, dict]:
-    """Returns the best policy by valid NDCG@10 (the SFT start counts as step 0) and the training log."""
+               quality: np.ndarray | None = None, teacher: Callable[[list[list[int]]], torch.Tensor] | None = None,
+               progress: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Returns the best policy by valid NDCG@10 (the SFT start counts as step 0) and the training log.
+
+    `teacher`: histories -> scores of every item (a trained SASRec), for the reward's collab term.
+    """
     rl, out = config.rl, Path(out)
     device = resolve_device(rl.device)
     if rl.threads:
@@ -164,6 +180,7 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
         if rl.inject_target:
             inject_targets(items, targets)
         users = interest_references(histories, targets, item_vectors, rl.reward.interest_reference)
+        ranks = teacher_ranks(teacher(histories), items) if teacher is not None else None
         parts = np.zeros((len(batch), rl.group_size, len(COMPONENTS)))
         for b in range(len(batch)):
             target_sid = vocab.catalog.tokens(int(targets[b]))
@@ -171,7 +188,8 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
                 sim = float(users[b] @ item_vectors[item]) if users is not None and item >= 0 else 0.0
                 sid = vocab.catalog.tokens(int(item)) if item >= 0 else []
                 values = interest_aware_reward(sid, target_sid, is_item=item >= 0, q_target=float(quality[targets[b]]),
-                                               interest_sim=sim, rank=g + 1, config=rl.reward)
+                                               interest_sim=sim, rank=g + 1, config=rl.reward,
+                                               teacher_rank=None if ranks is None else int(ranks[b, g]))
                 parts[b, g] = [values[c] for c in COMPONENTS]
         if rl.reward.rank_penalty and rl.reward.rank_needs_hit:
             drop_rank_without_hit(parts, items == targets[:, None])

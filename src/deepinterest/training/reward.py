@@ -3,7 +3,8 @@
 For a generated SID y and the target item i*:
     r = exact * 1[y = SID(i*)] + l_valid * 1[y is an item] + l_pref * LCP(y, SID(i*)) / L
         + alpha * q(i*) * 1[y = SID(i*)] + l_int * sim(interests(y), the user's interests)
-plus, optionally, MiniOneRec's rank-aware penalty for wrong candidates. The prefix and interest terms
+plus, optionally, l_cf / log2(2 + the candidate's rank under a collaborative teacher) (MiniOneRec's
+SASRec reward, bounded) and MiniOneRec's rank-aware penalty for wrong candidates. The prefix and interest terms
 give a group where no candidate hits the target a non-zero spread, so it still carries a signal.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from deepinterest.config import RewardConfig
 
-COMPONENTS = ("exact", "valid", "prefix", "quality", "interest", "rank", "total")
+COMPONENTS = ("exact", "valid", "prefix", "quality", "interest", "collab", "rank", "total")
 
 
 def common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -28,8 +29,13 @@ def common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 
 
 def interest_aware_reward(candidate: tuple[int, ...], target: tuple[int, ...], *, is_item: bool, q_target: float,
-                          interest_sim: float, rank: int, config: RewardConfig) -> dict[str, float]:
-    """Every weighted component and their total for one candidate SID (`rank` is 1-based in its group)."""
+                          interest_sim: float, rank: int, config: RewardConfig,
+                          teacher_rank: int | None = None) -> dict[str, float]:
+    """Every weighted component and their total for one candidate SID.
+
+    `rank`: 1-based in its group; `teacher_rank`: 0-based among all items under the collaborative
+    teacher (None: no teacher, no collab term).
+    """
     exact = float(is_item and tuple(candidate) == tuple(target))
     parts = {
         "exact": config.exact * exact,
@@ -37,6 +43,7 @@ def interest_aware_reward(candidate: tuple[int, ...], target: tuple[int, ...], *
         "prefix": config.prefix * common_prefix(tuple(candidate), tuple(target)) / max(len(target), 1),
         "quality": config.alpha * q_target * exact,
         "interest": config.interest * float(interest_sim) * float(is_item),
+        "collab": config.collab / math.log2(teacher_rank + 2) if is_item and teacher_rank is not None else 0.0,
         "rank": -config.rank_weight / math.log2(rank + 1) if config.rank_penalty and not exact else 0.0,
     }
     parts["total"] = sum(parts.values())

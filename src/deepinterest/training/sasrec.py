@@ -151,3 +151,20 @@ def train_sasrec(
 
 def _patience_spent(log: dict, epoch: int, patience: int) -> bool:
     return log["best_epoch"] is not None and epoch - log["best_epoch"] > patience
+
+
+def load_sasrec(run: Path, n_items: int, device: torch.device = torch.device("cpu")) -> SASRec:
+    """A finished `deepinterest baseline sasrec` run's best model (with that run's own sizes), in eval mode."""
+    run = Path(run)
+    if not (run / "run.json").exists() or not (run / "model.safetensors").exists():
+        raise FileNotFoundError(f"{run}: not a finished SASRec run (run.json and model.safetensors); "
+                                "run `deepinterest baseline sasrec`")
+    info = read_json(run / "run.json")
+    if info.get("model") != "sasrec":
+        raise ValueError(f"{run}: a {info.get('model')!r} run, not a SASRec one")
+    model = SASRec(n_items, SASRecConfig.model_validate(info["config"]["sasrec"])).to(device)
+    try:
+        load_weights(run / "model.safetensors", model)
+    except RuntimeError as exc:  # another catalog: the item table has another size
+        raise ValueError(f"{run}: trained on another catalog than these {n_items} items ({exc})") from None
+    return model.eval()
