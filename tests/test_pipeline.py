@@ -100,6 +100,21 @@ def test_rerun_skips_unchanged_stages_and_redoes_changed_ones(run_config):
     assert read_json(out / "sft" / "interest_codes.json")["n_codes"] == 16
 
 
+def test_the_collab_reward_trains_its_sasrec_teacher_as_a_stage_before_rl(run_config):
+    path, out, _ = run_config
+    rl = ["--set", "pipeline.rl=true", "--set", "rl.steps=2", "--set", "rl.batch_size=8", "--set", "rl.group_size=4",
+          "--set", "rl.eval_every=1", "--set", "rl.valid_limit=200", "--set", "rl.reward.collab=1.0",
+          "--set", "sasrec.epochs=1", "--set", "sasrec.hidden=16"]
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), *rl])
+    assert result.exit_code == 0, result.output
+    timings = read_json(out / "pipeline.json")["timings"]
+    assert list(timings)[-2:] == ["teacher", "rl"] and not timings["teacher"]["skipped"]
+    assert read_json(out / "teacher" / "run.json")["model"] == "sasrec"
+    steps = read_json(out / "rl" / "rl_log.json")["steps"]
+    assert all(0.0 < s["reward_collab"] <= 1.0 for s in steps)
+    assert "SASRec (`teacher`" in (out / "report.md").read_text()
+
+
 def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
     from rich.console import Console
 

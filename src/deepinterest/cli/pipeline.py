@@ -1,4 +1,7 @@
-"""`deepinterest run`: data -> mine -> label -> tokenize -> sft (+ evaluate) -> rl, one folder per stage.
+"""`deepinterest run`: data -> mine -> label -> tokenize -> sft (+ evaluate) -> [teacher] -> rl, one folder per stage.
+
+`teacher` (a SASRec on the same data) runs only when the RL reward's collab term needs one and
+rl.teacher names none.
 
 Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings and of the
 fingerprints of the stages it reads. A stage whose fingerprint is unchanged is skipped; a changed one
@@ -101,6 +104,7 @@ def _file_stamp(path: Path | None) -> list | None:
 
 def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress: bool = True) -> dict:
     from deepinterest.data.prepare import prepare
+    from deepinterest.evaluation.baselines import run_sasrec
     from deepinterest.evaluation.generative import run_rl, run_sft
     from deepinterest.labeling.stage import label
     from deepinterest.mining.stage import mine
@@ -145,9 +149,15 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
     if plan.rl:
         # The reward reads the same curated interests as the SIDs and SFT (unfiltered ones without RLDI).
         reward_interests = (out / "label" if plan.rldi else curated) if plan.interests else None
-        rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={"interests": reward_interests})})
+        teacher, rl_inputs = config.rl.teacher, ["sft"] + ([curated_stage] if reward_interests else [])
+        if config.rl.reward.collab > 0 and teacher is None:  # the collab term's SASRec, trained here (also a baseline row)
+            summaries["teacher"] = pipe.run(Stage("teacher", [_settings(config.sasrec), _settings(config.eval), config.seed],
+                                                  ["data"], lambda f: run_sasrec(data, f, config, progress=progress)))
+            teacher, rl_inputs = out / "teacher", rl_inputs + ["teacher"]
+        rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={"interests": reward_interests,
+                                                                                  "teacher": teacher})})
         summaries["rl"] = pipe.run(Stage(
-            "rl", [_settings(config.rl), bool(reward_interests)], ["sft"] + ([curated_stage] if reward_interests else []),
+            "rl", [_settings(config.rl), bool(reward_interests)], rl_inputs,
             lambda f: run_rl(rl_config, out / "sft", f, progress=progress)))
 
     record = {"config": config.model_dump(mode="json"), "fingerprints": pipe.fingerprints, "timings": pipe.timings,

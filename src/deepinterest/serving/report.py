@@ -37,6 +37,8 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
              f"in SIDs: {config.pipeline.interests_in_sid}; in SFT: {config.pipeline.interests_in_sft}.", ""]
     lines += ["## Test and valid metrics (leave-one-out, full ranking)", "", "SFT:", "", *_metrics(out / "sft")]
     if config.pipeline.rl and (out / "rl").exists():
+        if (out / "teacher").exists():
+            lines += ["SASRec (`teacher`: the collab reward's scorer, and a baseline):", "", *_metrics(out / "teacher")]
         lines += ["After GRPO (`rl`):", "", *_metrics(out / "rl")]
         if (out / "rl" / "rl_curves.png").exists():
             lines += ["![reward components by step](rl/rl_curves.png)", ""]
