@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/results_table.py --out runs/bench/office_table.json \
         --row DeepInterestGR-SFT=runs/office-di/sft --row TIGER=runs/office-tiger/sft --row Pop=runs/office/pop \
-        --reference TIGER [--pipeline runs/office-di]
+        --reference TIGER [--pipeline runs/office-di] [--keep benchmarks/results/office]
 
 A row is any folder with `metrics.json` and `rankings.jsonl` (sft, rl, baselines), or a kept row under
 `benchmarks/results/` (`rankings.jsonl.gz`). Against the
@@ -14,6 +14,8 @@ folder's stage timings and RLDI held-out AUC. Writes JSON and prints a Markdown 
 from __future__ import annotations
 
 import argparse
+import gzip
+import shutil
 from pathlib import Path
 
 from deepinterest.data.io import read_json, write_json
@@ -23,12 +25,23 @@ from deepinterest.evaluation.significance import paired_bootstrap
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
 
+def keep_row(folder: Path, kept: Path) -> None:
+    """metrics.json and rankings.jsonl.gz (no timestamp in the gzip header: the same run gives the same bytes)."""
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / "metrics.json", kept / "metrics.json")
+    ranked = rankings_file(folder)
+    data = ranked.read_bytes() if ranked.suffix == ".gz" else gzip.compress(ranked.read_bytes(), mtime=0)
+    (kept / "rankings.jsonl.gz").write_bytes(data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--row", action="append", required=True, help="NAME=FOLDER (metrics.json, rankings.jsonl)")
     parser.add_argument("--reference", help="the row every other is compared with (paired bootstrap)")
     parser.add_argument("--pipeline", type=Path, action="append", default=[], help="a `deepinterest run` folder")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--keep", type=Path, help="also copy each row's metrics.json and gzipped rankings to KEEP/NAME "
+                                                  "(commit them: later sessions add rows to the same table)")
     args = parser.parse_args()
 
     rows = dict(spec.split("=", 1) for spec in args.row)
@@ -40,6 +53,8 @@ def main() -> None:
         if reference is not None and name != args.reference:
             row["vs_reference_ndcg@10"] = paired_bootstrap(reference, rankings_file(folder))
         table[name] = row
+        if args.keep and Path(folder).resolve() != (args.keep / name).resolve():
+            keep_row(Path(folder), args.keep / name)
     result = {"reference": args.reference, "rows": table, "pipelines": {}}
     for run in args.pipeline:
         record = read_json(run / "pipeline.json")
