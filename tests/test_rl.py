@@ -21,8 +21,8 @@ WEIGHTS = RewardConfig(exact=1.0, valid=0.1, prefix=0.5, alpha=0.5, interest=0.3
 
 def test_a_hit_earns_every_term():
     r = interest_aware_reward((4, 9, 2), (4, 9, 2), is_item=True, q_target=0.6, interest_sim=0.8, rank=1, config=WEIGHTS)
-    assert r == pytest.approx({"exact": 1.0, "valid": 0.1, "prefix": 0.5, "quality": 0.3, "interest": 0.24, "rank": 0.0,
-                               "total": 2.14})
+    assert r == pytest.approx({"exact": 1.0, "valid": 0.1, "prefix": 0.5, "quality": 0.3, "interest": 0.24, "collab": 0.0,
+                               "rank": 0.0, "total": 2.14})
 
 
 def test_a_near_miss_earns_prefix_and_interest_credit():
