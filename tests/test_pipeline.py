@@ -115,6 +115,29 @@ def test_the_collab_reward_trains_its_sasrec_teacher_as_a_stage_before_rl(run_co
     assert "SASRec (`teacher`" in (out / "report.md").read_text()
 
 
+def test_a_teacher_the_user_names_enters_rl_by_its_weights(run_config):
+    import os
+    import shutil
+
+    path, out, _ = run_config
+    own = out.parent / "own-teacher"
+    shutil.copytree(out / "teacher", own, dirs_exist_ok=True)
+    rl = ["--set", "pipeline.rl=true", "--set", "rl.steps=1", "--set", "rl.batch_size=8", "--set", "rl.group_size=4",
+          "--set", "rl.eval_every=1", "--set", "rl.valid_limit=100", "--set", "rl.reward.collab=1.0",
+          "--set", f"rl.teacher={own}"]
+
+    def redone() -> list[str]:
+        result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), *rl])
+        assert result.exit_code == 0, result.output
+        return [name for name, t in read_json(out / "pipeline.json")["timings"].items() if not t["skipped"]]
+
+    assert redone() == ["rl"] and redone() == []
+    weights = own / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # retrained in place: same path, new file
+    assert redone() == ["rl"]
+
+
 def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
     from rich.console import Console
 

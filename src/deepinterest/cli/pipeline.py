@@ -150,6 +150,8 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
         # The reward reads the same curated interests as the SIDs and SFT (unfiltered ones without RLDI).
         reward_interests = (out / "label" if plan.rldi else curated) if plan.interests else None
         teacher, rl_inputs = config.rl.teacher, ["sft"] + ([curated_stage] if reward_interests else [])
+        # A teacher the user names is an input by its weights, not its path: retraining it redoes rl.
+        teacher_stamp = [_file_stamp(Path(teacher) / "model.safetensors")] if teacher is not None else []
         if config.rl.reward.collab > 0 and teacher is None:  # the collab term's SASRec, trained here (also a baseline row)
             summaries["teacher"] = pipe.run(Stage("teacher", [_settings(config.sasrec), _settings(config.eval), config.seed],
                                                   ["data"], lambda f: run_sasrec(data, f, config, progress=progress)))
@@ -157,7 +159,7 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
         rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={"interests": reward_interests,
                                                                                   "teacher": teacher})})
         summaries["rl"] = pipe.run(Stage(
-            "rl", [_settings(config.rl), bool(reward_interests)], rl_inputs,
+            "rl", [_settings(config.rl), bool(reward_interests)] + teacher_stamp, rl_inputs,
             lambda f: run_rl(rl_config, out / "sft", f, progress=progress)))
 
     record = {"config": config.model_dump(mode="json"), "fingerprints": pipe.fingerprints, "timings": pipe.timings,

@@ -179,13 +179,13 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
         hit_rate = float((items == targets[:, None]).any(1).mean())
         if rl.inject_target:
             inject_targets(items, targets)
-        users = interest_references(histories, targets, item_vectors, rl.reward.interest_reference)
+        references = interest_references(histories, targets, item_vectors, rl.reward.interest_reference)
         ranks = teacher_ranks(teacher(histories), items) if teacher is not None else None
         parts = np.zeros((len(batch), rl.group_size, len(COMPONENTS)))
         for b in range(len(batch)):
             target_sid = vocab.catalog.tokens(int(targets[b]))
             for g, item in enumerate(items[b]):
-                sim = float(users[b] @ item_vectors[item]) if users is not None and item >= 0 else 0.0
+                sim = float(references[b] @ item_vectors[item]) if references is not None and item >= 0 else 0.0
                 sid = vocab.catalog.tokens(int(item)) if item >= 0 else []
                 values = interest_aware_reward(sid, target_sid, is_item=item >= 0, q_target=float(quality[targets[b]]),
                                                interest_sim=sim, rank=g + 1, config=rl.reward,
