@@ -80,6 +80,9 @@ def test_run_writes_every_stage_and_a_report(run_config):
     for section in ("## Test and valid metrics", "## Stages", "## Mining", "## RLDI labels", "## Semantic IDs",
                     "## Explained recommendations"):
         assert section in report
+    # Every explained recommendation says why: matching interests, else the closest pair marked weak.
+    because = [line for line in report.splitlines() if line.startswith("- because: ")]
+    assert len(because) == 2 and all(" ~ " in line or "no kept interests" in line for line in because)
     # The run folder alone rebuilds the model's inputs (interest codes included): same metrics again.
     again = evaluate_run(out / "sft", progress=False)
     assert again["test"] == pytest.approx(metrics["test"])

@@ -33,13 +33,12 @@ class Explainer:
                 weight[phrase] += confidence * position / len(history)
         return sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
-    def explain(self, history: list[int], item: int, threshold: float = 0.6) -> list[dict]:
-        """The (user interest, item interest) pairs at least `threshold` alike, the closest first."""
+    def pairs(self, history: list[int], item: int) -> list[dict]:
+        """Every (user interest, item interest) pair with its similarity, the closest first."""
         matches = []
         for user_phrase, weight in self.user_interests(history):
             for item_phrase, _ in self.by_item.get(item, []):
                 similarity = float(np.dot(self.vector[user_phrase], self.vector[item_phrase]))
-                if similarity >= threshold:
-                    matches.append({"user_interest": user_phrase, "item_interest": item_phrase,
-                                    "similarity": round(similarity, 3), "weight": round(weight, 3)})
+                matches.append({"user_interest": user_phrase, "item_interest": item_phrase,
+                                "similarity": round(similarity, 3), "weight": round(weight, 3)})
         return sorted(matches, key=lambda m: (-m["similarity"], -m["weight"]))
