@@ -29,7 +29,7 @@ def coherence(dataset: PreparedDataset, catalog: SIDCatalog, seed: int = 0) -> d
     pairs = np.array([(s[i], s[i + 1]) for s in dataset.train_sequences for i in range(len(s) - 1)])
     a, b = pairs[:, 0], pairs[:, 1]
     chance = np.random.default_rng(seed).integers(0, catalog.n_items, len(b))
-    codes = np.array([catalog.tokens(i)[: catalog.levels] for i in range(catalog.n_items)])
+    codes = catalog.codes  # items x levels
     result = {"pairs": len(pairs)}
     for depth in (1, 2):
         result[f"next_item_shares_{depth}"] = round(prefix_agreement(codes, a, b, depth), 4)

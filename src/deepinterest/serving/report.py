@@ -11,6 +11,7 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_text
 
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10", "invalid_rate")
+EXPLAIN_THRESHOLD = 0.6  # cosine of the default embedder; about 30% of Office top-1 recommendations reach it
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -103,9 +104,6 @@ def _explanations(out: Path, config: ExperimentConfig) -> list[str]:
                 lines.append(f"- because: {_because(explainer.pairs(history, index[top]))}")
             lines.append("")
     return lines
-
-
-EXPLAIN_THRESHOLD = 0.6  # cosine of the default embedder; about 30% of Office top-1 recommendations reach it
 
 
 def _because(pairs: list[dict]) -> str:
