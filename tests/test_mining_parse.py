@@ -119,6 +119,20 @@ def test_packaged_prompts_render_with_few_shot_examples():
         load_prompt("item", "v99")
 
 
+def test_lean_item_prompt_asks_for_no_rationale():
+    lean, full = load_prompt("item", "v2"), load_prompt("item", "v1")
+    assert lean.version_tag == "item_v2" and not lean.rationale and full.rationale
+    entry = lean.schema["properties"]["interests"]["items"]
+    assert "rationale" not in entry["properties"] and entry["required"] == ["interest", "confidence"]
+    assert "rationale" in full.schema["properties"]["interests"]["items"]["required"]  # v1's schema is untouched
+    assert lean.fields == full.fields
+    for example in lean.few_shot:  # its examples teach the lean answer, and the parser reads it
+        answer = example["answer"]
+        assert all(set(interest) == {"interest", "confidence"} for interest in answer["interests"])
+        parsed = parse_interests(json.dumps(answer)).interests
+        assert len(parsed) == len(answer["interests"]) and all(x.rationale == "" for x in parsed)
+
+
 def test_reasoning_block_and_long_chatter_are_skipped_quickly():
     thinking = "<think>Maybe {\"interests\": [\"wrong\"]} ... " + "hmm [ { " * 20_000 + "</think>\n"
     result = parse_interests(thinking + '["Wedding guest book"]')

@@ -214,7 +214,8 @@ def offline_mining_backends() -> list[MiningBackendConfig]:
 
 
 class MiningConfig(Section):
-    prompt_version: str = Field("v1", description="prompt file version (prompt_files/<kind>_<version>.yaml); part of the cache key")
+    prompt_version: str = Field("v1", description="prompt file version (prompt_files/<kind>_<version>.yaml; item v2: "
+                                                  "no rationale per interest, faster); part of the cache key")
     max_interest_words: int = Field(8, ge=1, description="drop interests longer than this many words")
     max_interest_chars: int = Field(80, ge=4, description="drop interests longer than this many characters")
     min_confidence: float = Field(0.0, ge=0, le=1, description="drop interests the model itself rates below this")

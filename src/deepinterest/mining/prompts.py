@@ -53,6 +53,15 @@ VERDICT_SCHEMA = {
 SCHEMAS = {"judge": VERDICT_SCHEMA}  # every other prompt asks for ANSWER_SCHEMA
 
 
+def without_rationale(schema: dict) -> dict:
+    """The answer schema without the per-interest rationale (a lean prompt: fewer tokens to decode)."""
+    entry = schema["properties"]["interests"]["items"]
+    lean = {**entry, "properties": {k: v for k, v in entry["properties"].items() if k != "rationale"},
+            "required": [k for k in entry["required"] if k != "rationale"]}
+    interests = {**schema["properties"]["interests"], "items": lean}
+    return {**schema, "properties": {**schema["properties"], "interests": interests}}
+
+
 class _BlankForMissing(dict):
     def __missing__(self, key: str) -> str:
         return MISSING_FIELD
@@ -65,10 +74,12 @@ class Prompt:
     system: str
     template: str
     few_shot: tuple[dict, ...]  # each {"fields": {...}, "answer": {...}}
+    rationale: bool = True  # whether each interest comes with a one-line rationale (`rationale: false` in the file)
 
     @property
     def schema(self) -> dict:
-        return SCHEMAS.get(self.name, ANSWER_SCHEMA)
+        schema = SCHEMAS.get(self.name, ANSWER_SCHEMA)
+        return schema if self.rationale or schema is not ANSWER_SCHEMA else without_rationale(schema)
 
     @property
     def version_tag(self) -> str:
@@ -99,7 +110,8 @@ def load_prompt(name: str, version: str = "v1") -> Prompt:
         raise FileNotFoundError(f"no packaged prompt {name}_{version}.yaml")
     data = yaml.safe_load(resource.read_text(encoding="utf-8"))
     prompt = Prompt(name=name, version=int(data["version"]), system=data["system"].strip(),
-                    template=data["template"].strip(), few_shot=tuple(data.get("few_shot") or ()))
+                    template=data["template"].strip(), few_shot=tuple(data.get("few_shot") or ()),
+                    rationale=bool(data.get("rationale", True)))
     if f"v{prompt.version}" != version:
         raise ValueError(f"{name}_{version}.yaml declares version {prompt.version}")
     for example in prompt.few_shot:  # an example missing a field would teach the model "(not given)"
