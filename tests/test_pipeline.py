@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -148,6 +149,7 @@ def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
 
     def killed(folder):
         (folder / "partial.txt").write_text("half done")
+        time.sleep(0.2)
         raise KeyboardInterrupt
 
     def finish(folder):
@@ -156,7 +158,9 @@ def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
     quiet = Console(quiet=True)
     with pytest.raises(KeyboardInterrupt):
         Pipeline(tmp_path, quiet).run(Stage("sft", {"lr": 1}, [], killed))
+    assert read_json(tmp_path / "sft" / "stage.pending.json")["seconds"] >= 0.2  # the killed attempt's time is kept
     assert Pipeline(tmp_path, quiet).run(Stage("sft", {"lr": 1}, [], finish)) == {"resumed": True}
+    assert read_json(tmp_path / "sft" / "stage.json")["seconds"] >= 0.2  # and counts in the finished stage's time
 
     with pytest.raises(KeyboardInterrupt):
         Pipeline(tmp_path / "b", quiet).run(Stage("sft", {"lr": 1}, [], killed))
@@ -167,3 +171,22 @@ def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
     Pipeline(tmp_path / "c", quiet).run(incomplete)
     Pipeline(tmp_path / "c", quiet).run(incomplete)
     assert len(runs) == 2  # an incomplete stage (failed calls) is never skipped
+
+
+def test_a_running_stage_keeps_saving_its_elapsed_time(tmp_path, monkeypatch):
+    """So a stage killed without a chance to clean up (kill -9, a lost machine) still counts its time."""
+    from rich.console import Console
+
+    from deepinterest.cli import pipeline
+
+    monkeypatch.setattr(pipeline, "PENDING_TICK_S", 0.02)
+
+    def watch(folder):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if read_json(folder / "stage.pending.json").get("seconds", 0) > 0.1:
+                return {"saw_progress": True}
+            time.sleep(0.02)
+        return {"saw_progress": False}
+
+    assert pipeline.Pipeline(tmp_path, Console(quiet=True)).run(pipeline.Stage("sft", {}, [], watch)) == {"saw_progress": True}

@@ -6,7 +6,8 @@ rl.teacher names none.
 Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings and of the
 fingerprints of the stages it reads. A stage whose fingerprint is unchanged is skipped; a changed one
 is redone from scratch, and so is everything downstream of it. A stage killed half-way has no
-stage.json and runs again (mining and SFT resume from their own caches and checkpoints).
+stage.json and runs again (mining and SFT resume from their own caches and checkpoints); the time it
+had run is kept in its pending file, so a resumed stage's `seconds` counts every attempt.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from deepinterest.data.io import read_json, write_json
 
 STAGE_FILE = "stage.json"
 PENDING_FILE = "stage.pending.json"  # written before a stage runs: a killed stage resumes only into its own settings
+PENDING_TICK_S = 30.0  # how often a running stage saves its elapsed time: a kill -9 loses at most this much
 # Settings that change how a stage runs, not what it produces.
 RUNTIME_KEYS = {"store", "cache", "threads", "device", "data", "sid", "interests", "max_concurrency",
                 "requests_per_second", "timeout", "retries", "backoff", "batch_size_eval"}
@@ -77,21 +81,48 @@ class Pipeline:
         if folder.exists() and not resumable:  # other settings or inputs: nothing of it may be resumed into
             print_(f"[yellow]{stage.name}[/]: settings or inputs changed, redoing it")
             shutil.rmtree(folder)
-        print_(f"[bold]{stage.name}[/] ..." + (" (resuming)" if resumable else ""))
+        before = float(read_json(pending).get("seconds", 0.0)) if resumable else 0.0
+        print_(f"[bold]{stage.name}[/] ..." + (f" (resuming after {before:.0f} s)" if resumable else ""))
         folder.mkdir(parents=True, exist_ok=True)
-        write_json(pending, {"fingerprint": fp})
-        started = time.perf_counter()
-        summary = stage.run(folder)
-        seconds = round(time.perf_counter() - started, 2)
+        with _saving_elapsed(pending, fp, before) as elapsed:
+            summary = stage.run(folder)
+            seconds = elapsed()
         self.timings[stage.name] = {"seconds": seconds, "skipped": False}
         if summary and summary.get("incomplete"):  # e.g. failed LLM calls: the next run tries them again
-            write_json(pending, {"fingerprint": fp})
             print_(f"[yellow]{stage.name}[/]: done in {seconds:.0f} s, incomplete (the next run retries it)")
             return summary
         write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary})
         pending.unlink(missing_ok=True)
         print_(f"[green]{stage.name}[/]: done in {seconds:.0f} s")
         return summary
+
+
+@contextmanager
+def _saving_elapsed(pending: Path, fp: str, before: float) -> Iterator[Callable[[], float]]:
+    """Keeps the pending file's `seconds` (earlier attempts + this one) current while a stage runs and
+    when it stops, by error or Ctrl-C alike; yields a function giving that total."""
+    started, stop = time.perf_counter(), threading.Event()
+
+    def elapsed() -> float:
+        return round(before + time.perf_counter() - started, 2)
+
+    def save() -> None:
+        write_json(pending, {"fingerprint": fp, "seconds": elapsed()})
+
+    def tick() -> None:
+        while not stop.wait(PENDING_TICK_S):
+            save()
+
+    save()
+    ticker = threading.Thread(target=tick, name="stage-elapsed", daemon=True)
+    ticker.start()
+    try:
+        yield elapsed
+    finally:
+        stop.set()
+        ticker.join()
+        with suppress(OSError):  # a failed save must not hide the stage's own error
+            save()
 
 
 def _file_stamp(path: Path | None) -> list | None:
