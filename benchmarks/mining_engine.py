@@ -101,11 +101,12 @@ def main() -> None:
             row |= {f"{tag}engine_items_per_second": round(len(jobs) / seconds, 3),
                     f"{tag}engine_valid_rate": round(valid_rate(texts), 3),
                     f"{tag}completion_tokens_per_item": round(tokens / len(jobs), 1)}
-            if prompt is first and args.reference:
-                row["speedup"] = round(ref_seconds / seconds, 2)
-            elif prompt is not first:
-                row[f"{tag}speed_vs_{first.version_tag}"] = round(row[f"{tag}engine_items_per_second"]
-                                                                  / row["engine_items_per_second"], 2)
+            if prompt is first:
+                first_seconds = seconds
+                if args.reference:
+                    row["speedup"] = round(ref_seconds / seconds, 2)
+            else:  # a ratio of seconds, as `speedup`, not of the rounded rates
+                row[f"{tag}speed_vs_{first.version_tag}"] = round(first_seconds / seconds, 2)
         print(name, json.dumps(row), flush=True)
     write_json(args.out, results)
 

@@ -72,16 +72,17 @@ class Pipeline:
         fp = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
         self.fingerprints[stage.name] = fp
         done, pending = folder / STAGE_FILE, folder / PENDING_FILE
-        if done.exists() and read_json(done).get("fingerprint") == fp:
-            record = read_json(done)
+        record = read_json(done) if done.exists() else {}
+        if record.get("fingerprint") == fp:
             self.timings[stage.name] = {"seconds": record["seconds"], "skipped": True}
             print_(f"[green]{stage.name}[/]: unchanged, skipped ({record['seconds']:.0f} s when it ran)")
             return record.get("summary")
-        resumable = pending.exists() and read_json(pending).get("fingerprint") == fp
+        pending_record = read_json(pending) if pending.exists() else {}
+        resumable = pending_record.get("fingerprint") == fp
         if folder.exists() and not resumable:  # other settings or inputs: nothing of it may be resumed into
             print_(f"[yellow]{stage.name}[/]: settings or inputs changed, redoing it")
             shutil.rmtree(folder)
-        before = float(read_json(pending).get("seconds", 0.0)) if resumable else 0.0
+        before = float(pending_record.get("seconds", 0.0)) if resumable else 0.0
         print_(f"[bold]{stage.name}[/] ..." + (f" (resuming after {before:.0f} s)" if resumable else ""))
         folder.mkdir(parents=True, exist_ok=True)
         with _saving_elapsed(pending, fp, before) as elapsed:

@@ -50,7 +50,7 @@ VERDICT_SCHEMA = {
     "required": ["reason", "verdict"],
     "additionalProperties": False,
 }
-SCHEMAS = {"judge": VERDICT_SCHEMA}  # every other prompt asks for ANSWER_SCHEMA
+SCHEMAS = {"judge": VERDICT_SCHEMA}  # every other prompt asks for ANSWER_SCHEMA (or LEAN_ANSWER_SCHEMA)
 
 
 def without_rationale(schema: dict) -> dict:
@@ -60,6 +60,9 @@ def without_rationale(schema: dict) -> dict:
             "required": [k for k in entry["required"] if k != "rationale"]}
     interests = {**schema["properties"]["interests"], "items": lean}
     return {**schema, "properties": {**schema["properties"], "interests": interests}}
+
+
+LEAN_ANSWER_SCHEMA = without_rationale(ANSWER_SCHEMA)
 
 
 class _BlankForMissing(dict):
@@ -78,8 +81,9 @@ class Prompt:
 
     @property
     def schema(self) -> dict:
-        schema = SCHEMAS.get(self.name, ANSWER_SCHEMA)
-        return schema if self.rationale or schema is not ANSWER_SCHEMA else without_rationale(schema)
+        if self.name in SCHEMAS:
+            return SCHEMAS[self.name]
+        return ANSWER_SCHEMA if self.rationale else LEAN_ANSWER_SCHEMA
 
     @property
     def version_tag(self) -> str:
