@@ -12,12 +12,11 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from deepinterest.cli.main import app
-from deepinterest.config import load_config
+from deepinterest.config import SFTConfig, load_config
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.evaluation.rankings import metrics_from_rankings
-from deepinterest.model.constrained import SIDVocabulary
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.training.sft import train_sft
+from deepinterest.training.sft import build_vocabulary, train_sft
 
 TINY = ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64", "sft.batch_size=512",
         "sft.eval_every=1", "sft.valid_limit=100"]
@@ -27,10 +26,11 @@ def sets(overrides):
     return [arg for o in overrides for arg in ("--set", o)]
 
 
-def test_sft_cli_trains_and_ranks_only_catalog_items(office, office_sid, tmp_path):
+@pytest.mark.parametrize("backbone", ["tiger", "decoder"])
+def test_sft_cli_trains_and_ranks_only_catalog_items(backbone, office, office_sid, tmp_path):
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["sft", "--data", str(office), "--sid", str(office_sid), "--out", str(run),
-                                      "--epochs", "1", "--device", "cpu", *sets(TINY)])
+                                      "--epochs", "1", "--device", "cpu", *sets([*TINY, f"sft.backbone={backbone}"])])
     assert result.exit_code == 0, result.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["invalid_rate"] == 0.0 and metrics["valid"]["invalid_rate"] == 0.0
@@ -58,24 +58,26 @@ def test_sft_refuses_missing_inputs_with_a_clear_error(office, tmp_path):
     assert result.exit_code == 2 and "run.json" in result.output
 
 
-def small_training(office, office_sid):
+def small_training(office, office_sid, backbone="tiger"):
     dataset = PreparedDataset(office)
-    vocab = SIDVocabulary(SIDCatalog.load(office_sid, dataset.item_ids))
+    vocab, _ = build_vocabulary(SIDCatalog.load(office_sid, dataset.item_ids), SFTConfig(backbone=backbone))
     return dataset.train_sequences[:400], vocab
 
 
-def train(office, office_sid, out, epochs):
-    sequences, vocab = small_training(office, office_sid)
-    config = load_config(None, [*TINY, f"sft.epochs={epochs}", "sft.device=cpu", "sft.warmup_steps=3"]).sft
+def train(office, office_sid, out, epochs, backbone="tiger"):
+    sequences, vocab = small_training(office, office_sid, backbone)
+    config = load_config(None, [*TINY, f"sft.epochs={epochs}", "sft.device=cpu", "sft.warmup_steps=3",
+                                f"sft.backbone={backbone}"]).sft
     # A validation score that changes with the weights, so "best" is decided by real training.
     validate = lambda model: -float(sum(p.detach().abs().sum() for p in model.parameters()))  # noqa: E731
     return train_sft(sequences, vocab, config, validate, out, progress=False)
 
 
-def test_an_interrupted_run_resumes_to_the_uninterrupted_result(office, office_sid, tmp_path):
-    _, straight = train(office, office_sid, tmp_path / "straight", epochs=3)
-    train(office, office_sid, tmp_path / "resumed", epochs=1)  # "interrupted" after its first epoch
-    _, resumed = train(office, office_sid, tmp_path / "resumed", epochs=3)
+@pytest.mark.parametrize("backbone", ["tiger", "decoder"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(backbone, office, office_sid, tmp_path):
+    _, straight = train(office, office_sid, tmp_path / "straight", epochs=3, backbone=backbone)
+    train(office, office_sid, tmp_path / "resumed", epochs=1, backbone=backbone)  # "interrupted" after its first epoch
+    _, resumed = train(office, office_sid, tmp_path / "resumed", epochs=3, backbone=backbone)
     assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in straight["epochs"]]
     a = load_file(tmp_path / "straight" / "checkpoint" / "model.safetensors")
     b = load_file(tmp_path / "resumed" / "checkpoint" / "model.safetensors")
@@ -90,14 +92,15 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(office, office_sid
         train_sft(sequences, vocab, config, lambda model: 0.0, tmp_path / "run", progress=False)
 
 
-def test_two_processes_with_accelerate_launch_on_gloo(office, office_sid, tmp_path):
+@pytest.mark.parametrize("backbone", ["tiger", "decoder"])
+def test_two_processes_with_accelerate_launch_on_gloo(backbone, office, office_sid, tmp_path):
     run = tmp_path / "ddp"
     launcher = Path(sys.executable).with_name("accelerate")
     # On a machine without GPUs, `--multi_gpu` is what makes accelerate spawn the processes (torchrun);
     # the trainer sees no GPU and joins them in a gloo group.
     command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "-m", "deepinterest.cli.main", "sft", "--data", str(office), "--sid",
-               str(office_sid), "--out", str(run), "--epochs", "1", *sets(TINY)]
+               str(office_sid), "--out", str(run), "--epochs", "1", *sets([*TINY, f"sft.backbone={backbone}"])]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

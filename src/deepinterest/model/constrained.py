@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from transformers import DynamicCache
 
-from deepinterest.model.shared_memory import beams_share_memory
+from deepinterest.model.shared_memory import beams_share_memory, beams_share_prefix
 from deepinterest.tokenizer.catalog import SIDCatalog
 
 NEG_INF = float("-inf")
@@ -43,8 +44,12 @@ class SIDVocabulary:
     def item_tokens(self, item: int) -> list[int]:
         return [self.offset + t for t in self.catalog.tokens(item)]
 
+    def item_block(self, item: int) -> list[int]:
+        """What stands for the item in a history: its SID (and, for some vocabularies, more after it)."""
+        return self.item_tokens(item)
+
     def history_tokens(self, history: list[int], max_items: int) -> list[int]:
-        return [*self.prefix, *(t for item in history[-max_items:] for t in self.item_tokens(item)), *self.suffix]
+        return [*self.prefix, *(t for item in history[-max_items:] for t in self.item_block(item)), *self.suffix]
 
 
 class _TrieBeams:
@@ -117,8 +122,19 @@ class TrieSearch:
             input_ids[row, span], mask[row, span] = torch.as_tensor(prompt, dtype=torch.long), 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def rank(self, model, prompts: list[list[int]], beams: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.search(model, *self.pad(prompts), beams)
+    def rank(self, model, prompts: list[list[int]], beams: int, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """`search` over prompts of similar length at a time (`chunk` a search), results in the prompts' order.
+
+        Most histories are short and a few are long: padding every prompt to the batch's longest would
+        spend most of the prefill, and of the attention at every step, on pads.
+        """
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        parts = [self.search(model, *self.pad([prompts[i] for i in order[s:s + chunk]]), beams)
+                 for s in range(0, len(order), chunk)]
+        items, scores = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        back = torch.empty(len(order), dtype=torch.long, device=items.device)
+        back[torch.as_tensor(order, device=items.device)] = torch.arange(len(order), device=items.device)
+        return items[back], scores[back]
 
     def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -169,16 +185,18 @@ class ConstrainedBeamSearch(TrieSearch):
 
             def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
                 return model(encoder_outputs=memory, attention_mask=attention_mask, decoder_input_ids=token[:, None],
-                             past_key_values=out.past_key_values, use_cache=True).logits[:, -1]
+                             cache=out.cache, use_cache=True).logits[:, -1]
 
-            return self._walk(out.logits[:, -1], out.past_key_values, beams, advance)
+            return self._walk(out.logits[:, -1], out.cache, beams, advance)
 
 
 class DecoderOnlyBeamSearch(TrieSearch):
-    """Causal LMs: one prefill per (left-padded) prompt, its KV cache expanded to the beams.
+    """Causal LMs: one prefill per (left-padded) prompt; the beams share its KV cache.
 
-    Settings are explicit (greedy scoring, no sampling): nothing comes from the checkpoint's
-    generation config, which for instruct models turns on sampling.
+    After the prefill, each step feeds one token per beam against the prompt's cache, one row per
+    example (`beams_share_prefix`), and a cache of the beam's own few tokens: nothing of the prompt is
+    copied per beam or per step. Settings are explicit (greedy scoring, no sampling): nothing comes
+    from the checkpoint's generation config, which for instruct models turns on sampling.
     """
 
     left_pad = True
@@ -190,16 +208,16 @@ class DecoderOnlyBeamSearch(TrieSearch):
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
                     logits_to_keep=1)
-        prompt_mask = attention_mask.repeat_interleave(beams, dim=0)
         last = positions[:, -1].repeat_interleave(beams)
+        steps = DynamicCache(config=model.config)
 
         def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
             # Beams are only reordered within their example, so the prompt's mask and positions still hold.
-            mask = torch.cat([prompt_mask, prompt_mask.new_ones(len(token), depth)], dim=1)
-            return model(input_ids=token[:, None], attention_mask=mask, position_ids=(last + depth)[:, None],
-                         past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1).logits[:, -1]
+            return model(input_ids=token[:, None], position_ids=(last + depth)[:, None], cache=steps, use_cache=True,
+                         logits_to_keep=1).logits[:, -1]
 
-        return self._walk(out.logits[:, -1], out.past_key_values, beams, advance)
+        with beams_share_prefix(model, out.cache, attention_mask, beams):
+            return self._walk(out.logits[:, -1], steps, beams, advance)
 
 
 def beam_search_for(model, vocab: SIDVocabulary, device: torch.device | str = "cpu") -> TrieSearch:

@@ -1,4 +1,5 @@
-"""Deep interests inside SFT for the TIGER backbone, which has no text vocabulary: interests become tokens.
+"""Deep interests inside SFT for the from-scratch backbones (tiger, decoder), which have no text vocabulary:
+interests become tokens.
 
 Curated interests are embedded and clustered (k-means) into `sft.interest_codes` interest codes, each
 a token after the SID tokens. Three tasks use them:
@@ -6,6 +7,8 @@ a token after the SID tokens. Three tasks use them:
 - interests_to_sid: an item's interest codes -> its SID;
 - user_interests: every history (training and ranking alike) starts with the codes that its items'
   interests add up to, weighted by recency, so the model reads the user's interests beside the items.
+On the decoder backbone the codes ride in the stream instead: each item's codes follow its SID, in training
+and ranking alike (user_interests and sid_to_interests; the latter puts the loss on them).
 The codes are saved in the run folder (`interest_codes.json`), so evaluation rebuilds the same input.
 """
 
@@ -33,6 +36,11 @@ class InterestVocabulary(SIDVocabulary):
     item_codes: tuple[tuple[int, ...], ...] = ()  # per item index, its interest codes, most confident first
     n_codes: int = 0
     user_codes: int = 0  # codes put before each history (0: none)
+    inline_codes: bool = False  # the decoder backbone: each item's codes follow its SID in the history
+
+    def item_block(self, item: int) -> list[int]:
+        sid = self.item_tokens(item)
+        return [*sid, *self.code_tokens(self.item_codes[item])] if self.inline_codes else sid
 
     @property
     def size(self) -> int:
@@ -80,8 +88,11 @@ def interest_codes(dataset: PreparedDataset, config: ExperimentConfig, progress:
         codes = item_codes[index[item]]
         if code_of[phrase] not in codes and len(codes) < sft.interests_per_item:
             codes.append(code_of[phrase])
-    user = sft.user_interest_codes if "user_interests" in sft.interest_tasks else 0
-    return {"n_codes": n_codes, "user_codes": user, "item_codes": item_codes,
+    # The decoder reads a stream causally: a prefix built from the whole sequence would show each position
+    # its future items' interests, so there the user's interests enter item by item, after each SID.
+    inline = sft.backbone == "decoder" and bool({"user_interests", "sid_to_interests"} & set(sft.interest_tasks))
+    user = sft.user_interest_codes if "user_interests" in sft.interest_tasks and not inline else 0
+    return {"n_codes": n_codes, "user_codes": user, "inline": inline, "item_codes": item_codes,
             "items_with_codes": sum(bool(c) for c in item_codes), "interests": len(phrases)}
 
 
@@ -89,7 +100,7 @@ def with_interests(vocab: SIDVocabulary, codes: dict) -> InterestVocabulary:
     return InterestVocabulary(catalog=vocab.catalog, pad=vocab.pad, eos=vocab.eos, offset=vocab.offset,
                               prefix=vocab.prefix, suffix=vocab.suffix,
                               item_codes=tuple(tuple(c) for c in codes["item_codes"]), n_codes=codes["n_codes"],
-                              user_codes=codes["user_codes"])
+                              user_codes=codes["user_codes"], inline_codes=codes.get("inline", False))
 
 
 def save_codes(run: Path, codes: dict) -> None:
@@ -102,11 +113,12 @@ def load_codes(run: Path) -> dict | None:
 
 
 def interest_examples(vocab: InterestVocabulary, tasks: list[str]) -> list[tuple[list[int], list[int]]]:
+    """(prompt, target) pairs of the item tasks; with codes in the stream, sid_to_interests is trained there."""
     examples = []
     for item, codes in enumerate(vocab.item_codes):
         if not codes:
             continue
-        if "sid_to_interests" in tasks:
+        if "sid_to_interests" in tasks and not vocab.inline_codes:
             examples.append((vocab.item_tokens(item), vocab.code_tokens(codes)))
         if "interests_to_sid" in tasks:
             examples.append((vocab.code_tokens(codes), vocab.item_tokens(item)))

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from deepinterest.config import SASRecConfig
 from deepinterest.data.io import read_json, write_json
 from deepinterest.model.sasrec import SASRec
+from deepinterest.training.batching import length_bucketed_batches
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from deepinterest.config.runtime import peak_memory_mb
 
@@ -35,32 +36,6 @@ def training_tensors(train_sequences: list[list[int]], max_len: int) -> tuple[to
         inputs[row, max_len - n:] = torch.as_tensor(seq[:-1]) + 1
         targets[row, max_len - n:] = torch.as_tensor(seq[1:])
     return inputs, targets
-
-
-def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator,
-                            pool: int = 50) -> list[torch.Tensor]:
-    """Random batches of similar length holding about as many targets as `batch_size` random users.
-
-    Padding every batch to max_len wastes most of the work (most sequences are short), so users of
-    similar length go together (sorted within shuffled pools of `pool` batches). Each batch is cut
-    at a fixed budget of targets rather than of users, so every optimiser step sees about the same
-    number of targets, as with plain random batches.
-    """
-    targets = lengths.clamp(min=1)
-    budget = float(targets.float().mean()) * batch_size
-    order = torch.randperm(len(lengths), generator=generator)
-    batches = []
-    for chunk in order.split(batch_size * pool):
-        chunk = chunk[torch.sort(lengths[chunk], stable=True).indices]
-        ends = torch.cumsum(targets[chunk].float(), 0)
-        cuts = torch.searchsorted(ends, torch.arange(1, int(ends[-1] // budget) + 2) * budget, right=True)
-        start = 0
-        for cut in [*cuts.tolist(), len(chunk)]:
-            cut = min(max(cut, start + 1), len(chunk))
-            if cut > start:
-                batches.append(chunk[start:cut])
-            start = cut
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
 
 
 def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:

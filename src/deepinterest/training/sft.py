@@ -1,4 +1,8 @@
-"""SFT of a generative recommender on next-SID prediction (sliding windows of the training part).
+"""SFT of a generative recommender on next-SID prediction.
+
+tiger and causal train one example per training position (its history, then its next SID); the
+decoder backbone trains each user's whole sequence as one stream, every position at once
+(training/streams.py).
 
 Runs under `accelerate` (one process, or several with `accelerate launch`): the model, optimizer and
 data loader are prepared by an Accelerator, so DDP on CPUs (gloo) or GPUs needs no code here.
@@ -25,10 +29,12 @@ from deepinterest.data.io import read_json, write_json
 from deepinterest.model.causal_lm import (build_causal_lm, causal_vocabulary, collate_causal, load_causal_lm, plain_model,
                                           sid_tokenizer)
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.sid_decoder import build_sid_decoder, decoder_vocabulary
 from deepinterest.model.tiger import build_tiger
 from deepinterest.training.interests import load_codes, with_interests
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from deepinterest.training.streams import LengthBuckets, collate_streams, prompt_target_streams, stream_examples
 
 
 def next_sid_examples(train_sequences: list[list[int]], vocab: SIDVocabulary, max_items: int) -> list[tuple[list[int], list[int]]]:
@@ -64,8 +70,8 @@ def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | 
     `checkpoint`: a trained run folder: a causal run's tokenizer already has the SID tokens (default:
     sft.model); a TIGER run with interest tasks has its interest codes there.
     """
-    if config.backbone == "tiger":
-        vocab = SIDVocabulary(catalog)
+    if config.backbone in ("tiger", "decoder"):
+        vocab = decoder_vocabulary(catalog) if config.backbone == "decoder" else SIDVocabulary(catalog)
         codes = load_codes(checkpoint) if checkpoint else None
         return (with_interests(vocab, codes) if codes else vocab), None
     tokenizer = sid_tokenizer(checkpoint or config.model, catalog)
@@ -76,6 +82,8 @@ def build_model(vocab: SIDVocabulary, config: SFTConfig):
     """The model to train: a fresh TIGER, or the pretrained causal LM (LoRA-wrapped when sft.lora)."""
     if config.backbone == "causal":
         return build_causal_lm(vocab, config)
+    if config.backbone == "decoder":
+        return build_sid_decoder(vocab, config)
     return build_tiger(vocab.size, d_model=config.d_model, layers=config.layers, heads=config.heads, d_kv=config.d_kv,
                        d_ff=config.d_ff, dropout=config.dropout, pad=vocab.pad, eos=vocab.eos)
 
@@ -87,6 +95,27 @@ def load_trained_model(run: Path, vocab: SIDVocabulary, config: SFTConfig):
     model = build_model(vocab, config).to(resolve_device(config.device))
     load_weights(Path(run) / "model.safetensors", model)
     return model
+
+
+def training_batches(train_sequences: list[list[int]], vocab: SIDVocabulary, config: SFTConfig,
+                     extra: list[tuple[list[int], list[int]]], seed: int) -> tuple[list, DataLoader, torch.Generator]:
+    """(examples, loader, the generator that orders each epoch): per-position examples, or the decoder's streams."""
+    generator = torch.Generator().manual_seed(seed)
+    if config.backbone == "decoder":
+        code_loss = "sid_to_interests" in config.interest_tasks
+        examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss)
+        if not examples:
+            raise ValueError("no training sequence has two or more items")
+        examples += prompt_target_streams(extra, vocab.prefix)
+        sampler = LengthBuckets([len(tokens) for tokens, _ in examples], config.batch_size, generator)
+        return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=partial(collate_streams, pad=vocab.pad)), generator
+    examples = next_sid_examples(train_sequences, vocab, config.max_items)
+    if not examples:
+        raise ValueError("no training sequence has two or more items")
+    examples += extra
+    batcher = partial(collate_causal, pad=vocab.pad, eos=vocab.eos) if config.backbone == "causal" else collate
+    return examples, DataLoader(examples, batch_size=config.batch_size, shuffle=True, collate_fn=batcher,
+                                generator=generator), generator
 
 
 def train_sft(
@@ -115,13 +144,7 @@ def train_sft(
     # Frozen weights (LoRA's base) stay out of the optimizer; TIGER's parameter list is unchanged.
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
-    examples = next_sid_examples(train_sequences, vocab, config.max_items)
-    if not examples:
-        raise ValueError("no training sequence has two or more items")
-    examples += extra_examples or []
-    generator = torch.Generator().manual_seed(seed)
-    batcher = partial(collate_causal, pad=vocab.pad, eos=vocab.eos) if config.backbone == "causal" else collate
-    loader = DataLoader(examples, batch_size=config.batch_size, shuffle=True, collate_fn=batcher, generator=generator)
+    examples, loader, generator = training_batches(train_sequences, vocab, config, extra_examples or [], seed)
     runtime = {"data", "sid", "epochs", "patience", "threads", "device", "valid_limit", "max_minutes"}
     other_backbone = TIGER_ONLY if config.backbone == "causal" else CAUSAL_ONLY
     settings = {"config": config.model_dump(mode="json", exclude=runtime | other_backbone),

@@ -1,0 +1,85 @@
+"""Seconds per training epoch of SASRec, TIGER and the decoder backbone, in one run at one thread count.
+
+    .venv/bin/python benchmarks/sft_speed.py --data runs/office/data --sid runs/office/sid \\
+        --tiger configs/tiger-office-cpu.yaml --decoder configs/decoder-office.yaml --sasrec configs/sasrec-office.yaml \\
+        --threads 1 --epochs 2 --out benchmarks/results/sft_speed.json
+
+Each model trains with its real trainer (training/sasrec.py, training/sft.py) for `--epochs` epochs
+with validation switched off; the figure is the median epoch's training time. Tokens are what the
+model reads in an epoch, pads excluded: item positions for SASRec, encoder + decoder tokens for TIGER
+(its one-example-per-position expansion), stream tokens for the decoder. Ratios are against SASRec
+and TIGER measured in this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from deepinterest.config import load_config
+from deepinterest.data.dataset import PreparedDataset
+from deepinterest.data.io import write_json
+from deepinterest.tokenizer.catalog import SIDCatalog
+from deepinterest.training.sasrec import train_sasrec
+from deepinterest.training.sft import build_vocabulary, train_sft, training_batches
+
+
+def sft_speed(config_path: Path, dataset: PreparedDataset, sid: Path, epochs: int, threads: int, overrides: list[str]) -> dict:
+    config = load_config(config_path, [f"sft.epochs={epochs}", f"sft.eval_every={epochs + 1}", f"sft.threads={threads}",
+                                       "sft.device=cpu", *overrides]).sft
+    vocab, _ = build_vocabulary(SIDCatalog.load(sid, dataset.item_ids), config)
+    examples, loader, _ = training_batches(dataset.train_sequences, vocab, config, [], 42)
+    tokens = sum(len(a) + len(b) for a, b in examples) if config.backbone == "tiger" else sum(len(a) for a, _ in examples)
+    with tempfile.TemporaryDirectory() as out:
+        _, log = train_sft(dataset.train_sequences, vocab, config, lambda model: 0.0, Path(out), progress=False)
+    seconds = statistics.median(e["seconds"] for e in log["epochs"])
+    return {"config": str(config_path), "backbone": config.backbone, "examples": len(examples), "batches": len(loader),
+            "tokens_per_epoch": tokens, "epoch_seconds": [e["seconds"] for e in log["epochs"]],
+            "seconds_per_epoch": round(seconds, 2), "tokens_per_second": round(tokens / seconds)}
+
+
+def sasrec_speed(config_path: Path, dataset: PreparedDataset, epochs: int, threads: int) -> dict:
+    config = load_config(config_path, [f"sasrec.epochs={epochs}", f"sasrec.threads={threads}", "sasrec.device=cpu"]).sasrec
+    with tempfile.TemporaryDirectory() as out:
+        _, log = train_sasrec(dataset.train_sequences, dataset.n_items, config, lambda model: 0.0, Path(out), progress=False)
+    tokens = sum(min(len(s), config.max_len + 1) - 1 for s in dataset.train_sequences if len(s) >= 2)
+    seconds = statistics.median(e["train_seconds"] for e in log["epochs"])
+    return {"config": str(config_path), "tokens_per_epoch": tokens, "epoch_seconds": [e["train_seconds"] for e in log["epochs"]],
+            "seconds_per_epoch": round(seconds, 2), "tokens_per_second": round(tokens / seconds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="prepared data folder")
+    parser.add_argument("--sid", type=Path, required=True, help="SID catalog folder")
+    parser.add_argument("--tiger", type=Path, default=Path("configs/tiger-office-cpu.yaml"))
+    parser.add_argument("--decoder", type=Path, default=Path("configs/decoder-office.yaml"))
+    parser.add_argument("--sasrec", type=Path, default=Path("configs/sasrec-office.yaml"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for both SFT configs")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    dataset = PreparedDataset(args.data)
+    sasrec = sasrec_speed(args.sasrec, dataset, args.epochs, args.threads)
+    decoder = sft_speed(args.decoder, dataset, args.sid, args.epochs, args.threads, args.overrides)
+    tiger = sft_speed(args.tiger, dataset, args.sid, args.epochs, args.threads, args.overrides)
+    result = {"data": str(args.data), "threads": args.threads, "epochs": args.epochs, "cpu": platform.processor() or platform.machine(),
+              "cores": os.cpu_count(), "sasrec": sasrec, "tiger": tiger, "decoder": decoder,
+              "decoder_epoch_vs_sasrec": round(decoder["seconds_per_epoch"] / sasrec["seconds_per_epoch"], 2),
+              "tiger_epoch_vs_decoder": round(tiger["seconds_per_epoch"] / decoder["seconds_per_epoch"], 2)}
+    write_json(args.out, result)
+    print(f"seconds per epoch: SASRec {sasrec['seconds_per_epoch']}, decoder {decoder['seconds_per_epoch']}, "
+          f"TIGER {tiger['seconds_per_epoch']}; decoder / SASRec {result['decoder_epoch_vs_sasrec']}x, "
+          f"TIGER / decoder {result['tiger_epoch_vs_decoder']}x")
+
+
+if __name__ == "__main__":
+    main()

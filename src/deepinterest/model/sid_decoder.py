@@ -1,0 +1,43 @@
+"""The `decoder` backbone: a small decoder-only transformer over Semantic IDs, trained from scratch.
+
+A user's sequence is one token stream, `[start] SID(item 1) SID(item 2) ...`, read by one causal
+pass that predicts every item's SID at once (training/streams.py), as SASRec predicts every next
+item. It is GPT-2 from `transformers` built from a config: learned positions, and dropout on the
+embeddings, residuals and attention (a from-scratch model on a few thousand users needs it, as
+SASRec does). The stream start is the end-of-sequence token (GPT-2's convention), so the ids are
+TIGER's: 0 pad, 1 eos/start, then the SID tokens (and interest codes after them).
+
+Ranking uses the decoder-only trie search (model/constrained.py): one prefill of the history, its KV
+cache shared by the beams.
+"""
+
+from __future__ import annotations
+
+from transformers import GPT2Config, GPT2LMHeadModel, GenerationConfig
+
+from deepinterest.config import SFTConfig
+from deepinterest.model.constrained import SIDVocabulary
+
+PAD, START, OFFSET = 0, 1, 2
+
+
+def decoder_vocabulary(vocab_catalog) -> SIDVocabulary:
+    """SID ids as TIGER's; every history starts with the stream's start token."""
+    return SIDVocabulary(vocab_catalog, pad=PAD, eos=START, offset=OFFSET, prefix=(START,))
+
+
+def positions_needed(vocab: SIDVocabulary, max_items: int) -> int:
+    """Token positions a stream of `max_items` items plus one generated SID can reach."""
+    codes = max((len(c) for c in getattr(vocab, "item_codes", ())), default=0) if getattr(vocab, "inline_codes", False) else 0
+    return len(vocab.prefix) + (max_items + 1) * (vocab.catalog.max_length + codes)
+
+
+def build_sid_decoder(vocab: SIDVocabulary, config: SFTConfig) -> GPT2LMHeadModel:
+    gpt = GPT2Config(vocab_size=vocab.size, n_positions=positions_needed(vocab, config.max_items), n_embd=config.d_model,
+                     n_layer=config.layers, n_head=config.heads, n_inner=config.d_ff, activation_function="gelu_new",
+                     resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout,
+                     bos_token_id=START, eos_token_id=START, pad_token_id=PAD, tie_word_embeddings=True)
+    model = GPT2LMHeadModel(gpt)
+    # Explicit and greedy, as for the pretrained causal backbone: nothing samples by default.
+    model.generation_config = GenerationConfig(do_sample=False, num_beams=1, eos_token_id=START, pad_token_id=PAD)
+    return model

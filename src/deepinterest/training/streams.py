@@ -1,0 +1,85 @@
+"""Training data of the `decoder` backbone: a user's sequence as one token stream, the loss on every item.
+
+One causal pass over `[start] block(item 1) block(item 2) ...` scores every item's SID given the
+items before it: the same computation as one example per position (the per-position expansion TIGER
+trains on), at a fraction of the tokens. A block is the item's SID tokens, followed by its interest
+codes when they ride in the stream (training/interests.py). Sequences longer than `max_items` become
+windows that overlap by half; each item's SID carries the loss once, in the first window where it is
+new, so long users are not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.training.batching import length_bucketed_batches
+
+IGNORE = -100
+
+
+def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items: int, *,
+                    code_loss: bool = False) -> list[tuple[list[int], list[int]]]:
+    """(tokens, labels) per window; labels are the tokens where they carry loss, IGNORE elsewhere.
+
+    SID tokens carry loss from each sequence's second item on; interest codes in the stream only with
+    `code_loss` (the sid_to_interests task), and then for the first item too.
+    """
+    stride = max(1, max_items // 2)
+    examples = []
+    for seq in sequences:
+        if len(seq) < 2:
+            continue
+        fresh = 0  # items before this index had their loss in an earlier window
+        for end in [*range(max_items, len(seq), stride), len(seq)]:
+            tokens, labels = list(vocab.prefix), [IGNORE] * len(vocab.prefix)
+            for position in range(max(0, end - max_items), end):
+                sid, block = vocab.item_tokens(seq[position]), vocab.item_block(seq[position])
+                codes = block[len(sid):]
+                tokens += block
+                labels += sid if position >= max(fresh, 1) else [IGNORE] * len(sid)
+                labels += codes if code_loss and position >= fresh else [IGNORE] * len(codes)
+            examples.append((tokens, labels))
+            fresh = end
+    return examples
+
+
+def prompt_target_streams(pairs: list[tuple[list[int], list[int]]], start: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
+    """(prompt, target) task examples as streams: `start + prompt + target`, the loss on the target."""
+    return [([*start, *prompt, *target], [IGNORE] * (len(start) + len(prompt)) + list(target)) for prompt, target in pairs]
+
+
+def collate_streams(batch: list[tuple[list[int], list[int]]], pad: int) -> dict[str, torch.Tensor]:
+    """Right-padded streams (positions count from 0 in every row) and their labels."""
+    width = max(len(tokens) for tokens, _ in batch)
+    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (tokens, target) in enumerate(batch):
+        input_ids[row, :len(tokens)] = torch.as_tensor(tokens)
+        labels[row, :len(tokens)] = torch.as_tensor(target)
+        mask[row, :len(tokens)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+class LengthBuckets(Sampler[list[int]]):
+    """`batch_size` streams of similar length a batch, the batches in a random order (training/batching.py).
+
+    The order depends only on `generator`'s state, which the trainer seeds per epoch (a resumed run
+    repeats an uninterrupted one); the batch count is fixed, so the learning-rate schedule resumes exactly.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, pool: int = 50):
+        self.lengths = torch.as_tensor(lengths)
+        self.batch_size, self.generator, self.pool = batch_size, generator, pool
+
+    def __len__(self) -> int:
+        n, size = len(self.lengths), self.batch_size * self.pool
+        return sum(-(-min(size, n - s) // self.batch_size) for s in range(0, n, size))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in length_bucketed_batches(self.lengths, self.batch_size, self.generator, self.pool, by_targets=False):
+            yield batch.tolist()
