@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/decoding.py --run runs/office/tiger --out runs/bench/decoding.json [--users 256]
 
+Any trained run: TIGER (encoder-decoder) or a decoder-only one (the decoder backbone, a causal LM).
+
 The same trained model, the same users and beam width go through both. HF's side gets a trie of
 allowed continuations (a dict of prefixes, the usual recipe) and, so that both rank by the same
 sum of SID log-probabilities, a processor that makes the forced end token free after a complete
@@ -27,17 +29,17 @@ from deepinterest.data.io import read_json, write_json
 from deepinterest.evaluation.generative import GenerativeRanker
 from deepinterest.model.constrained import SIDVocabulary
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.training.sft import build_vocabulary, collate, load_trained_model
+from deepinterest.training.sft import build_vocabulary, load_trained_model
 
 
 class FreeEndAfterItem(LogitsProcessor):
     """After a complete SID only the end token is allowed; give it log-probability 0."""
 
-    def __init__(self, complete: set[tuple[int, ...]], eos: int):
-        self.complete, self.eos = complete, eos
+    def __init__(self, complete: set[tuple[int, ...]], eos: int, skip: int):
+        self.complete, self.eos, self.skip = complete, eos, skip
 
     def __call__(self, input_ids, scores):
-        for row, prefix in enumerate(input_ids[:, 1:].tolist()):
+        for row, prefix in enumerate(input_ids[:, self.skip:].tolist()):
             if tuple(prefix) in self.complete:
                 scores[row, self.eos] = 0.0
         return scores
@@ -53,17 +55,20 @@ def hf_search(model, vocab: SIDVocabulary, input_ids, mask, beams: int) -> list[
         allowed[sid] = {vocab.eos}
     allowed = {prefix: sorted(tokens) for prefix, tokens in allowed.items()}
 
+    # What comes before the generated tokens: the decoder start (encoder-decoder) or the whole prompt.
+    skip = 1 if getattr(model.config, "is_encoder_decoder", False) else input_ids.shape[1]
+
     def prefix_allowed(_, decoded):
-        return allowed.get(tuple(decoded[1:].tolist()), [vocab.eos])
+        return allowed.get(tuple(decoded[skip:].tolist()), [vocab.eos])
 
     out = model.generate(input_ids=input_ids, attention_mask=mask, num_beams=beams, num_return_sequences=beams,
                          do_sample=False, top_k=None, top_p=None, length_penalty=0.0, early_stopping=True,
                          max_new_tokens=vocab.catalog.max_length + 1, prefix_allowed_tokens_fn=prefix_allowed,
-                         logits_processor=LogitsProcessorList([FreeEndAfterItem(set(sids), vocab.eos)]),
+                         logits_processor=LogitsProcessorList([FreeEndAfterItem(set(sids), vocab.eos, skip)]),
                          decoder_start_token_id=vocab.pad, pad_token_id=vocab.pad, eos_token_id=vocab.eos)
     ranked = []
     for row in out.view(input_ids.shape[0], beams, -1).tolist():
-        items = [sids.get(tuple(t for t in seq[1:] if t not in (vocab.pad, vocab.eos)), -1) for seq in row]
+        items = [sids.get(tuple(t for t in seq[skip:] if t not in (vocab.pad, vocab.eos)), -1) for seq in row]
         ranked.append(items)
     return ranked
 
@@ -81,8 +86,6 @@ def main() -> None:
     info = read_json(args.run / "run.json")
     config = ExperimentConfig.model_validate(info["config"])
     dataset = PreparedDataset(Path(info["data"]))
-    if config.sft.backbone != "tiger":
-        raise SystemExit("the HF comparison runs encoder-decoder (tiger) runs only")
     vocab, _ = build_vocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids), config.sft)
     model = load_trained_model(args.run, vocab, config.sft)
     model.eval()
@@ -95,16 +98,15 @@ def main() -> None:
         began = time.perf_counter()
         ours.extend(ranker.rank(None, chunk, args.k).tolist())
         seconds["ours"] += time.perf_counter() - began
-        batch = collate([(vocab.history_tokens(h, config.sft.max_items), [0]) for h in chunk], vocab.pad)
+        input_ids, mask = ranker.search.pad([vocab.history_tokens(h, config.sft.max_items) for h in chunk])
         began = time.perf_counter()
         with torch.no_grad():
-            theirs.extend(r[: args.k] for r in hf_search(model, vocab, batch["input_ids"].to(ranker.device),
-                                                              batch["attention_mask"].to(ranker.device), args.beams))
+            theirs.extend(r[: args.k] for r in hf_search(model, vocab, input_ids, mask, args.beams))
         seconds["hf"] += time.perf_counter() - began
     same = sum(a == b for a, b in zip(ours, theirs)) / len(ours)
     same_sets = sum(set(a) == set(b) for a, b in zip(ours, theirs)) / len(ours)
     report = {
-        "run": str(args.run), "users": len(histories), "beams": args.beams, "k": args.k, "batch": args.batch,
+        "run": str(args.run), "backbone": config.sft.backbone, "users": len(histories), "beams": args.beams, "k": args.k, "batch": args.batch,
         "users_per_second": {name: round(len(histories) / s, 2) for name, s in seconds.items()},
         "speedup": round(seconds["hf"] / seconds["ours"], 2),
         "identical_top_k": same, "identical_top_k_sets": same_sets,

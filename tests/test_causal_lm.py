@@ -207,10 +207,13 @@ def test_backbone_options_are_checked():
         SFTConfig(lora=True)
 
 
-def test_tiger_resume_settings_leave_out_the_causal_options():
-    from deepinterest.training.sft import CAUSAL_ONLY, TIGER_ONLY
+def test_resume_settings_leave_out_the_other_backbones_options():
+    from deepinterest.training.sft import NOT_FOR
 
-    assert CAUSAL_ONLY | TIGER_ONLY <= set(SFTConfig.model_fields)
+    assert all(options <= set(SFTConfig.model_fields) for options in NOT_FOR.values())
+    # Every option is part of some backbone's settings, and the ones each backbone uses are kept.
+    assert not set.intersection(*NOT_FOR.values())
+    assert {"lora", "model"} - NOT_FOR["causal"] and {"d_kv"} - NOT_FOR["tiger"] and {"positions"} - NOT_FOR["decoder"]
 
 
 def test_convert_gguf_without_the_package_says_how_to_get_it(monkeypatch, tmp_path):

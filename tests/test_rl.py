@@ -10,11 +10,11 @@ import torch
 
 from deepinterest.config import RewardConfig, load_config
 from deepinterest.data.dataset import PreparedDataset
-from deepinterest.model.constrained import SIDVocabulary, beam_search_for
+from deepinterest.model.constrained import beam_search_for
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.grpo import candidate_tokens, sample_candidates, sequence_logprobs, train_grpo
 from deepinterest.training.reward import group_advantages, interest_aware_reward, k3_kl
-from deepinterest.training.sft import build_model
+from deepinterest.training.sft import build_model, build_vocabulary
 
 WEIGHTS = RewardConfig(exact=1.0, valid=0.1, prefix=0.5, alpha=0.5, interest=0.3)
 
@@ -55,17 +55,19 @@ def test_k3_is_zero_at_equal_policies_and_positive_otherwise():
     assert k3_kl(-1.0, -2.0) == pytest.approx(math.exp(-1) + 1 - 1) and k3_kl(-2.0, -1.0) > 0
 
 
-@pytest.fixture(scope="module")
-def small_tiger(office, office_sid):
+@pytest.fixture(scope="module", params=["tiger", "decoder"])
+def small_model(office, office_sid, request):
+    """A small untrained model of each from-scratch backbone (encoder-decoder and decoder-only paths)."""
     dataset = PreparedDataset(office)
-    vocab = SIDVocabulary(SIDCatalog.load(office_sid, dataset.item_ids))
-    config = load_config(None, ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64"])
+    config = load_config(None, ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64",
+                                f"sft.backbone={request.param}"])
+    vocab, _ = build_vocabulary(SIDCatalog.load(office_sid, dataset.item_ids), config.sft)
     torch.manual_seed(0)
     return dataset, vocab, build_model(vocab, config.sft).eval()
 
 
-def test_sequence_logprobs_add_up_to_the_beam_search_scores(small_tiger):
-    dataset, vocab, model = small_tiger
+def test_sequence_logprobs_add_up_to_the_beam_search_scores(small_model):
+    dataset, vocab, model = small_model
     search = beam_search_for(model, vocab)
     ids, mask = search.pad([vocab.history_tokens(seq[:5], 20) for seq in dataset.train_sequences[:6]])
     with torch.no_grad():
@@ -77,8 +79,8 @@ def test_sequence_logprobs_add_up_to_the_beam_search_scores(small_tiger):
     assert sampled.shape == (6, 5) and bool((sampled >= 0).all())  # every sample is a catalog item
 
 
-def test_grpo_steps_log_every_reward_component_and_keep_the_best(small_tiger, tmp_path):
-    dataset, vocab, model = small_tiger
+def test_grpo_steps_log_every_reward_component_and_keep_the_best(small_model, tmp_path):
+    dataset, vocab, model = small_model
     config = load_config(None, ["rl.steps=3", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=1",
                                 "rl.reward.rank_penalty=true", "sft.max_items=5"])
     scores = iter([0.1, 0.05, 0.3, 0.2])  # step 0 (the SFT start), then after each step
@@ -114,8 +116,8 @@ def test_injected_targets_replace_the_last_candidate_only_where_the_group_missed
     assert items.tolist() == [[5, 6, 7], [1, 2, 8], [4, 9, 0]]
 
 
-def test_injected_targets_leave_no_group_without_a_signal_and_dropout_training_ends_in_eval_mode(small_tiger, tmp_path):
-    dataset, vocab, model = small_tiger
+def test_injected_targets_leave_no_group_without_a_signal_and_dropout_training_ends_in_eval_mode(small_model, tmp_path):
+    dataset, vocab, model = small_model
     config = load_config(None, ["rl.steps=2", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=1",
                                 "rl.inject_target=true", "rl.dropout=true", "sft.max_items=5"])
     policy, log = train_grpo(model, vocab, dataset.train_sequences[:50], config, lambda m: 0.0, tmp_path, progress=False)
@@ -160,13 +162,13 @@ def test_teacher_ranks_count_only_strictly_better_items():
     assert teacher_ranks(scores, np.array([[1, 3, 2], [3, 0, -1]])).tolist() == [[0, 0, 2], [3, 0, -1]]
 
 
-def test_a_trained_sasrec_teacher_feeds_the_collab_reward(office, small_tiger, tmp_path):
+def test_a_trained_sasrec_teacher_feeds_the_collab_reward(office, small_model, tmp_path):
     import copy
 
     from deepinterest.evaluation.baselines import run_sasrec
     from deepinterest.evaluation.generative import collaborative_teacher
 
-    dataset, vocab, model = small_tiger
+    dataset, vocab, model = small_model
     run_sasrec(office, tmp_path / "sasrec", load_config(None, ["sasrec.hidden=16", "sasrec.epochs=1"]), progress=False)
     teacher = collaborative_teacher(tmp_path / "sasrec", dataset.n_items, torch.device("cpu"))
     config = load_config(None, ["rl.steps=2", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=1",

@@ -120,3 +120,28 @@ def test_time_budget_stops_after_the_epoch_that_spends_it_and_keeps_its_weights(
     assert len(log["epochs"]) == 1 and log["validations"] == [{"epoch": 1, "valid_ndcg@10": 0.5}]
     assert log["best_epoch"] == 1 and "time budget" in log["stopped"]
     assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_decoder_reads_interest_codes_in_its_stream_and_evaluate_rebuilds_them(office, office_sid, tmp_path):
+    import polars as pl
+
+    from deepinterest.data.item_text import item_texts
+
+    dataset = PreparedDataset(office)
+    # Interests of a real shape: each item's first two title words, as phrases.
+    texts = item_texts(dataset, load_config(None, []).tokenizer.text)
+    rows = [(item, " ".join(text.split()[i:i + 2])) for item, text in zip(dataset.item_ids, texts) for i in (0, 2)
+            if len(text.split()) > i + 1]
+    pl.DataFrame(rows, schema=["item", "interest"], orient="row").write_parquet(tmp_path / "interests.parquet")
+    run = tmp_path / "run"
+    overrides = [*TINY, "sft.backbone=decoder", f"sft.interests={tmp_path / 'interests.parquet'}", "sft.interest_codes=8",
+                 "sft.interest_tasks=[sid_to_interests,interests_to_sid,user_interests]"]
+    result = CliRunner().invoke(app, ["sft", "--data", str(office), "--sid", str(office_sid), "--out", str(run),
+                                      "--epochs", "1", "--device", "cpu", *sets(overrides)])
+    assert result.exit_code == 0, result.output
+    codes = json.loads((run / "interest_codes.json").read_text())
+    assert codes["inline"] and codes["user_codes"] == 0 and codes["n_codes"] == 8
+    assert json.loads((run / "metrics.json").read_text())["test"]["invalid_rate"] == 0.0
+    before = (run / "rankings.jsonl").read_text()
+    assert CliRunner().invoke(app, ["evaluate", "--run", str(run)]).exit_code == 0
+    assert (run / "rankings.jsonl").read_text() == before

@@ -25,11 +25,11 @@ def tiny(**options) -> SFTConfig:
     return SFTConfig(backbone="decoder", d_model=32, layers=2, heads=2, d_ff=64, dropout=0.0, max_items=8, **options)
 
 
-@pytest.fixture(scope="module")
-def model_and_vocab(catalog):
+@pytest.fixture(scope="module", params=["rotary", "learned"])
+def model_and_vocab(catalog, request):
     torch.manual_seed(0)
     vocab = decoder_vocabulary(catalog)
-    return build_sid_decoder(vocab, tiny()).eval(), vocab
+    return build_sid_decoder(vocab, tiny(positions=request.param)).eval(), vocab
 
 
 def summed_loss(model, tokens: list[int], labels: list[int]) -> float:

@@ -86,7 +86,7 @@ def test_fusion_paths(method):
     text = generator.normal(size=(50, 12)).astype(np.float32)
     interests = generator.normal(size=(50, 6)).astype(np.float32)
     interests[:10] = 0  # items without interests
-    fused = fuse(text, interests, FusionConfig(method=method, interest_weight=0.5, projection_dim=8, projection_steps=300))
+    fused = fuse(text, FusionConfig(method=method, interest_weight=0.5, projection_dim=8, projection_steps=300), interests=interests)
     if method == "concat":
         assert fused.shape == (50, 18)
         assert np.allclose(np.linalg.norm(fused[:, :12], axis=1), 1) and np.allclose(fused[:10, 12:], 0)
@@ -107,3 +107,33 @@ def test_ieid_interests_change_the_catalog(office, tmp_path):
     codes = pl.read_parquet(tmp_path / "ieid" / "sids.parquet")["codes"].to_list()
     first = {tuple(c[:1]) for c in codes[:200]}, {tuple(c[:1]) for c in codes[200:400]}
     assert not first[0] & first[1]  # the two interest groups never share a level-1 code
+
+
+def test_collaborative_sids_follow_the_sasrec_item_embeddings(office, tmp_path):
+    """Items that a (here, planted) SASRec places together share their first code; a run on other data is refused."""
+    from safetensors.numpy import save_file
+    from typer.testing import CliRunner
+
+    from deepinterest.cli.main import app
+
+    n = PreparedDataset(office).n_items
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16)).astype(np.float32) * 5
+    table = np.zeros((n + 1, 16), dtype=np.float32)
+    table[1:] = centres[np.arange(n) % 4] + rng.normal(size=(n, 16)).astype(np.float32) * 0.05
+    run = tmp_path / "sasrec"
+    run.mkdir()
+    save_file({"item_embedding.weight": table}, str(run / "model.safetensors"))
+    config = load_config(None, ["tokenizer.method=rqkmeans", "tokenizer.codebook_size=64", "tokenizer.fusion.collab_weight=3.0",
+                                f"tokenizer.collab={run}"])
+    summary = tokenize(office, tmp_path / "cf", config, progress=False)
+    assert summary["collab"] == str(run)
+    assert np.load(tmp_path / "cf" / "item_vectors.npy").shape[1] == 384 + 16
+    first = np.asarray([c[0] for c in pl.read_parquet(tmp_path / "cf" / "sids.parquet")["codes"].to_list()])
+    groups = [set(first[np.arange(n) % 4 == g].tolist()) for g in range(4)]
+    assert all(not groups[a] & groups[b] for a in range(4) for b in range(a + 1, 4))  # the groups never share a code
+
+    save_file({"item_embedding.weight": table[:100]}, str(run / "model.safetensors"))
+    result = CliRunner().invoke(app, ["tokenize", "--data", str(office), "--out", str(tmp_path / "bad"), "--collab", str(run),
+                                      "--set", "tokenizer.method=rqkmeans", "--set", "tokenizer.codebook_size=64"])
+    assert result.exit_code == 2 and "99 items" in result.output and not (tmp_path / "bad").exists()

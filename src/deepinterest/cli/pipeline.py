@@ -164,11 +164,21 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
                                                 lambda f: label(data, out / "mine", f, config, progress=progress)))
             curated, curated_stage = out / "label" / "interests.parquet", "label"
 
+    # One SASRec on the training split (also a baseline row) serves collaborative SIDs and the reward's collab term.
+    wants_teacher = {"tokenize": config.tokenizer.collaborative and config.tokenizer.collab is None,
+                     "rl": plan.rl and config.rl.reward.collab > 0 and config.rl.teacher is None}
+    if any(wants_teacher.values()):
+        summaries["teacher"] = pipe.run(Stage("teacher", [_settings(config.sasrec), _settings(config.eval), config.seed],
+                                              ["data"], lambda f: run_sasrec(data, f, config, progress=progress)))
+
     in_sid = curated if plan.interests and plan.interests_in_sid else None
+    collab = out / "teacher" if wants_teacher["tokenize"] else config.tokenizer.collab
+    tok_config = config.model_copy(update={"tokenizer": config.tokenizer.model_copy(update={"collab": collab})})
     summaries["tokenize"] = pipe.run(Stage(
-        "tokenize", [_settings(config.tokenizer), config.seed, bool(in_sid)],
-        ["data"] + ([curated_stage] if in_sid else []),
-        lambda f: tokenize(data, f, config, in_sid, progress=progress)))
+        "tokenize", [_settings(tok_config.tokenizer), config.seed, bool(in_sid),
+                     _file_stamp(Path(collab) / "model.safetensors") if collab else None],
+        ["data"] + ([curated_stage] if in_sid else []) + (["teacher"] if wants_teacher["tokenize"] else []),
+        lambda f: tokenize(data, f, tok_config, in_sid, progress=progress)))
 
     tasks = list(config.sft.interest_tasks) if plan.interests and plan.interests_in_sft else []
     sft_config = config.model_copy(update={"sft": config.sft.model_copy(update={
@@ -184,9 +194,7 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
         teacher, rl_inputs = config.rl.teacher, ["sft"] + ([curated_stage] if reward_interests else [])
         # A teacher the user names is an input by its weights, not its path: retraining it redoes rl.
         teacher_stamp = [_file_stamp(Path(teacher) / "model.safetensors")] if teacher is not None else []
-        if config.rl.reward.collab > 0 and teacher is None:  # the collab term's SASRec, trained here (also a baseline row)
-            summaries["teacher"] = pipe.run(Stage("teacher", [_settings(config.sasrec), _settings(config.eval), config.seed],
-                                                  ["data"], lambda f: run_sasrec(data, f, config, progress=progress)))
+        if wants_teacher["rl"]:
             teacher, rl_inputs = out / "teacher", rl_inputs + ["teacher"]
         rl_config = config.model_copy(update={"rl": config.rl.model_copy(update={"interests": reward_interests,
                                                                                   "teacher": teacher})})

@@ -15,15 +15,17 @@ def tokenize(
     out: Path = typer.Option(..., "--out", "-o", help="catalog folder to write"),
     interests: Path = typer.Option(None, "--interests", "-i", exists=True, dir_okay=False,
                                    help="Parquet of curated interests (item, interest[, keep, confidence]): IEID"),
+    collab: Path = typer.Option(None, "--collab", exists=True, file_okay=False,
+                                help="a `deepinterest baseline sasrec` run on the same data: collaborative SIDs (tokenizer.collab)"),
     method: str = typer.Option(None, help="rqvae (default) or rqkmeans (tokenizer.method)"),
     config: Path = ConfigOption,
     overrides: list[str] = SetOption,
 ) -> None:
-    """Embed item text (and deep interests), quantize into Semantic IDs, write the SID catalog."""
+    """Embed item text (and deep interests, and collaborative vectors), quantize into Semantic IDs, write the catalog."""
     from deepinterest.tokenizer.stage import tokenize as run_tokenize
 
     with user_errors():
-        cfg = experiment(config, overrides, **{"tokenizer.method": method})
+        cfg = experiment(config, overrides, **{"tokenizer.method": method, "tokenizer.collab": collab})
         summary = run_tokenize(data, out, cfg, interests)
     table = Table(title=f"SID catalog {out}")
     table.add_column("figure")

@@ -75,6 +75,8 @@ class ItemTextConfig(Section):
 class FusionConfig(Section):
     method: Literal["concat", "projection"] = Field("concat", description="weighted concatenation or a learned projection")
     interest_weight: float = Field(0.5, ge=0, description="weight of the interest vector against the text vector")
+    collab_weight: float = Field(1.0, ge=0, description="weight of the collaborative vector (tokenizer.collab) "
+                                                        "against the text vector")
     projection_dim: int = Field(256, ge=8)
     projection_steps: int = Field(500, ge=1)
 
@@ -110,6 +112,12 @@ class TokenizerConfig(Section):
     text: ItemTextConfig = Field(default_factory=ItemTextConfig)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
+    collab: Path | None = Field(None, description="a `deepinterest baseline sasrec` run on the same data (trained on "
+                                                  "the training split): its item embeddings join the text vectors, so "
+                                                  "items bought in the same contexts share SID prefixes (collaborative "
+                                                  "SIDs); `deepinterest run` trains one when tokenizer.collaborative")
+    collaborative: bool = Field(False, description="`deepinterest run`: build collaborative SIDs from the pipeline's "
+                                                   "own SASRec (the teacher stage) when tokenizer.collab names none")
     rqvae: RQVAEConfig = Field(default_factory=RQVAEConfig)
     rqkmeans: RQKMeansConfig = Field(default_factory=RQKMeansConfig)
     device: str = "auto"
@@ -143,6 +151,8 @@ class SFTConfig(Section):
     interest_codes: int = Field(256, ge=2, description="tiger: interest vocabulary (k-means clusters of interests)")
     interests_per_item: int = Field(3, ge=1, description="interest codes per item (the most confident)")
     user_interest_codes: int = Field(6, ge=1, description="user_interests: codes put before the history")
+    positions: Literal["rotary", "learned"] = Field(
+        "rotary", description="decoder: rotary positions (GPT-NeoX) or learned absolute ones (GPT-2)")
     d_model: int = Field(128, ge=8)
     layers: int = Field(4, ge=1)
     heads: int = Field(6, ge=1)

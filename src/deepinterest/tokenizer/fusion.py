@@ -1,4 +1,4 @@
-"""Fuse item text vectors with deep-interest vectors (IEID) before quantization."""
+"""Fuse item text vectors with deep-interest vectors (IEID) and collaborative vectors before quantization."""
 
 from __future__ import annotations
 
@@ -14,9 +14,18 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, vectors / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
 
 
-def fuse(text: np.ndarray, interests: np.ndarray, config: FusionConfig, *, seed: int = 0) -> np.ndarray:
-    """Weighted concatenation [t, w * i] of normalised vectors, or its learned projection."""
-    joined = np.concatenate([normalise(text), config.interest_weight * normalise(interests)], axis=1)
+def fuse(text: np.ndarray, config: FusionConfig, *, interests: np.ndarray | None = None,
+         collab: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Weighted concatenation [t, w_i * i, w_c * c] of normalised vectors (the parts given), or its learned projection.
+
+    `collab`: collaborative item vectors (a sequential model's item embeddings), weighted by `collab_weight`.
+    """
+    parts = [normalise(text)]
+    if interests is not None:
+        parts.append(config.interest_weight * normalise(interests))
+    if collab is not None:
+        parts.append(config.collab_weight * normalise(collab))
+    joined = np.concatenate(parts, axis=1)
     if config.method == "concat":
         return joined.astype(np.float32)
     return learned_projection(joined, config.projection_dim, config.projection_steps, seed=seed)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from safetensors.numpy import load_file
 
 from deepinterest.config import ExperimentConfig
 from deepinterest.config.runtime import resolve_device
@@ -28,11 +29,12 @@ class NonFiniteEmbeddingError(ValueError):
 
 def item_vectors(dataset: PreparedDataset, config: ExperimentConfig, interests: Path | None,
                  progress: bool = True) -> tuple[np.ndarray, dict]:
-    """The vectors to quantize: text embeddings, fused with interest embeddings when given."""
+    """The vectors to quantize: text embeddings, fused with interest embeddings and collaborative vectors when given."""
     tok = config.tokenizer
     texts = item_texts(dataset, tok.text)
     vectors, info = embed_texts(texts, tok.embedding, label="item text", progress=progress)
     info = {"embedding": info, "empty_text_items": sum(1 for t in texts if not t)}
+    interest_vectors = collab = None
     if interests is not None:
         words = interest_texts(Path(interests), dataset.item_ids)
         has = np.array([bool(w) for w in words])
@@ -41,10 +43,32 @@ def item_vectors(dataset: PreparedDataset, config: ExperimentConfig, interests: 
             found, _ = embed_texts([w for w in words if w], tok.embedding, label="interests", progress=progress)
             interest_vectors = np.zeros((len(words), found.shape[1]), dtype=np.float32)
             interest_vectors[has] = found
-        vectors = fuse(vectors, interest_vectors, tok.fusion, seed=config.seed)
-        info.update(items_with_interests=int(has.sum()), fusion=tok.fusion.method)
+        info.update(items_with_interests=int(has.sum()))
+    if tok.collab is not None:
+        collab = collaborative_vectors(tok.collab, dataset.n_items)
+        info.update(collab=str(tok.collab))
+    if interest_vectors is not None or collab is not None:
+        vectors = fuse(vectors, tok.fusion, interests=interest_vectors, collab=collab, seed=config.seed)
+        info.update(fusion=tok.fusion.method)
     check_finite(vectors, dataset.item_ids)
     return vectors, info
+
+
+def collaborative_vectors(run: Path, n_items: int) -> np.ndarray:
+    """A SASRec run's item embeddings, one row per item (its row 0 is padding).
+
+    Read from the run's weights file, not through the model code: the tokenizer stays upstream of the
+    models. The run must be trained on the training split of this same data (`deepinterest baseline sasrec`).
+    """
+    file = Path(run) / "model.safetensors"
+    if not file.exists():
+        raise FileNotFoundError(f"{run}: not a finished SASRec run (no model.safetensors); run `deepinterest baseline sasrec`")
+    table = load_file(str(file)).get("item_embedding.weight")
+    if table is None:
+        raise ValueError(f"{file}: no item_embedding.weight; tokenizer.collab needs a SASRec run")
+    if table.shape[0] != n_items + 1:
+        raise ValueError(f"{run}: trained on {table.shape[0] - 1} items, not these {n_items}; train it on the same data")
+    return table[1:].astype(np.float32)
 
 
 def check_finite(vectors: np.ndarray, item_ids: list[str]) -> None:

@@ -58,10 +58,11 @@ def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str,
     return {"input_ids": input_ids, "attention_mask": (input_ids != pad).long(), "labels": labels}
 
 
-# Options of one backbone only: left out of the other's resume settings (a tiger checkpoint made before
-# the causal backbone existed still resumes).
+# Options of some backbones only: left out of the others' resume settings (a tiger checkpoint made before
+# the other backbones existed still resumes).
 CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "align_tasks", "max_text_chars"}
-TIGER_ONLY = {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"}
+NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout", "positions"},
+           "tiger": CAUSAL_ONLY | {"positions"}, "decoder": CAUSAL_ONLY | {"d_kv"}}
 
 
 def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | None = None):
@@ -146,8 +147,7 @@ def train_sft(
                                   weight_decay=config.weight_decay)
     examples, loader, generator = training_batches(train_sequences, vocab, config, extra_examples or [], seed)
     runtime = {"data", "sid", "epochs", "patience", "threads", "device", "valid_limit", "max_minutes"}
-    other_backbone = TIGER_ONLY if config.backbone == "causal" else CAUSAL_ONLY
-    settings = {"config": config.model_dump(mode="json", exclude=runtime | other_backbone),
+    settings = {"config": config.model_dump(mode="json", exclude=runtime | NOT_FOR[config.backbone]),
                 "seed": seed, "vocab_size": vocab.size, "examples": len(examples), "processes": accelerator.num_processes}
     log = {"settings": settings, "epochs": [], "validations": [], "best_epoch": None, "best_valid_ndcg@10": -1.0,
            "train_seconds": 0.0}
