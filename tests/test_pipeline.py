@@ -112,11 +112,27 @@ def test_the_collab_reward_trains_its_sasrec_teacher_as_a_stage_before_rl(run_co
     result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), *rl])
     assert result.exit_code == 0, result.output
     timings = read_json(out / "pipeline.json")["timings"]
-    assert list(timings)[-2:] == ["teacher", "rl"] and not timings["teacher"]["skipped"]
+    names = list(timings)
+    assert names.index("teacher") < names.index("rl") == len(names) - 1 and not timings["teacher"]["skipped"]
+    assert timings["tokenize"]["skipped"]  # the reward's teacher changes no SID
     assert read_json(out / "teacher" / "run.json")["model"] == "sasrec"
     steps = read_json(out / "rl" / "rl_log.json")["steps"]
     assert all(0.0 < s["reward_collab"] <= 1.0 for s in steps)
     assert "SASRec (`teacher`" in (out / "report.md").read_text()
+
+
+def test_collaborative_sids_use_the_pipelines_own_sasrec(run_config, tmp_path):
+    import shutil
+
+    path, out, _ = run_config
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)  # the module's run folder stays as the other tests expect it
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(copy), "--set", "tokenizer.collaborative=true",
+                                      "--set", "sasrec.epochs=1", "--set", "sasrec.hidden=16"])
+    assert result.exit_code == 0, result.output
+    timings = read_json(copy / "pipeline.json")["timings"]
+    assert list(timings).index("teacher") < list(timings).index("tokenize") and not timings["tokenize"]["skipped"]
+    assert read_json(copy / "tokenize" / "summary.json")["collab"] == str(copy / "teacher")
 
 
 def test_a_teacher_the_user_names_enters_rl_by_its_weights(run_config):
