@@ -128,8 +128,9 @@ class SFTConfig(Section):
     sid: Path | None = Field(None, description="SID catalog folder (`deepinterest tokenize`); --sid overrides")
     backbone: Literal["tiger", "decoder", "causal"] = Field(
         "tiger", description="tiger: a small T5 trained from scratch, one example per position (TIGER); decoder: a small "
-                             "GPT-2 trained from scratch on each user's whole SID stream, every position at once "
-                             "(max_items: the window); causal: a pretrained causal LM (sft.model)")
+                             "decoder-only transformer (GPT-NeoX, or GPT-2 with sft.positions=learned) trained from "
+                             "scratch on each user's whole SID stream, every position at once (max_items: the "
+                             "window); causal: a pretrained causal LM (sft.model)")
     model: str | None = Field(None, description="causal: local Hugging Face checkpoint (`deepinterest convert-gguf` makes one)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="causal: dtype the checkpoint is loaded in")
     lora: bool = Field(False, description="causal: train LoRA adapters (peft) and the new SID token rows, not every weight")
@@ -148,7 +149,7 @@ class SFTConfig(Section):
                                           "item's SID with its interest codes; user_interests puts the codes of the "
                                           "history's interests before the history (decoder: "
                                           "each item's codes follow its SID in the stream)")
-    interest_codes: int = Field(256, ge=2, description="tiger: interest vocabulary (k-means clusters of interests)")
+    interest_codes: int = Field(256, ge=2, description="tiger, decoder: interest vocabulary (k-means clusters of interests)")
     interests_per_item: int = Field(3, ge=1, description="interest codes per item (the most confident)")
     user_interest_codes: int = Field(6, ge=1, description="user_interests: codes put before the history")
     positions: Literal["rotary", "learned"] = Field(

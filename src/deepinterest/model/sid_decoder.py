@@ -5,8 +5,9 @@ pass that predicts every item's SID at once (training/streams.py), as SASRec pre
 item. It is a `transformers` model built from a config, with dropout on the embeddings, residuals
 and attention (a from-scratch model on a few thousand users needs it, as SASRec does):
 `sft.positions: rotary` is GPT-NeoX (rotary positions: attention sees how far back an item is,
-whatever the history's length), `learned` is GPT-2 (absolute positions counted from the stream's start). The stream start is the end-of-sequence token (GPT-2's convention), so the ids are
-TIGER's: 0 pad, 1 eos/start, then the SID tokens (and interest codes after them).
+whatever the history's length), `learned` is GPT-2 (absolute positions counted from the stream's
+start). The stream start is the end-of-sequence token (GPT-2's convention), so the ids are TIGER's:
+0 pad, 1 eos/start, then the SID tokens (and interest codes after them).
 
 Ranking uses the decoder-only trie search (model/constrained.py): one prefill of the history, its KV
 cache shared by the beams.
@@ -18,19 +19,21 @@ from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, GPTNeoXC
 
 from deepinterest.config import SFTConfig
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.tokenizer.catalog import SIDCatalog
 
 PAD, START, OFFSET = 0, 1, 2
 
 
-def decoder_vocabulary(vocab_catalog) -> SIDVocabulary:
+def decoder_vocabulary(catalog: SIDCatalog) -> SIDVocabulary:
     """SID ids as TIGER's; every history starts with the stream's start token."""
-    return SIDVocabulary(vocab_catalog, pad=PAD, eos=START, offset=OFFSET, prefix=(START,))
+    return SIDVocabulary(catalog, pad=PAD, eos=START, offset=OFFSET, prefix=(START,))
 
 
 def positions_needed(vocab: SIDVocabulary, max_items: int) -> int:
-    """Token positions a stream of `max_items` items plus one generated SID can reach."""
-    codes = max((len(c) for c in getattr(vocab, "item_codes", ())), default=0) if getattr(vocab, "inline_codes", False) else 0
-    return len(vocab.prefix) + (max_items + 1) * (vocab.catalog.max_length + codes)
+    """Token positions a stream of `max_items` items plus one generated SID can reach: the longest SID plus
+    the most tokens an item block adds after its SID (interest codes, where they ride in the stream)."""
+    extra = max(len(vocab.item_block(i)) - len(vocab.item_tokens(i)) for i in range(vocab.catalog.n_items))
+    return len(vocab.prefix) + (max_items + 1) * (vocab.catalog.max_length + extra)
 
 
 def build_sid_decoder(vocab: SIDVocabulary, config: SFTConfig):
