@@ -12,6 +12,7 @@ from deepinterest.cli.generative import convert_gguf, evaluate, rl, sft
 from deepinterest.cli.label import label
 from deepinterest.cli.mine import mine
 from deepinterest.cli.run import run
+from deepinterest.cli.serve import serve
 from deepinterest.cli.tokenize import tokenize
 from deepinterest.cli.common import console, user_errors
 
@@ -28,6 +29,7 @@ app.command()(rl)
 app.command()(evaluate)
 app.command(name="convert-gguf")(convert_gguf)
 app.command()(run)
+app.command()(serve)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from deepinterest.config.schema import (
     RQKMeansConfig,
     RQVAEConfig,
     SASRecConfig,
+    ServeConfig,
     SFTConfig,
     TokenizerConfig,
 )
@@ -27,5 +28,5 @@ __all__ = [
     "PipelineConfig",
     "LabelConfig",
     "DataConfig", "EmbeddingConfig", "EvalConfig", "ExperimentConfig", "FusionConfig", "ItemTextConfig", "MiningBackendConfig", "MiningConfig",
-    "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "SFTConfig", "TokenizerConfig", "load_config", "apply_overrides",
+    "RQKMeansConfig", "RQVAEConfig", "SASRecConfig", "ServeConfig", "SFTConfig", "TokenizerConfig", "load_config", "apply_overrides",
 ]

@@ -11,7 +11,6 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_text
 
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10", "invalid_rate")
-EXPLAIN_THRESHOLD = 0.6  # cosine of the default embedder; about 30% of Office top-1 recommendations reach it
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -101,19 +100,6 @@ def _explanations(out: Path, config: ExperimentConfig) -> list[str]:
             lines.append(f"**User {row['user']}**: recent history: " + "; ".join(titles[dataset.item_ids[i]][:60] for i in history[-4:]))
             lines.append(f"- recommended: {titles[top][:80]}{hit}")
             if explainer:
-                lines.append(f"- because: {_because(explainer.pairs(history, index[top]))}")
+                lines.append(f"- because: {explainer.explain(history, index[top])['text']}")
             lines.append("")
     return lines
-
-
-def _because(pairs: list[dict]) -> str:
-    """The matching interests; else the closest pair, marked weak, so a reader still sees why (or why not)."""
-    def show(m: dict) -> str:
-        return f"{m['user_interest']} ~ {m['item_interest']} ({m['similarity']:.2f})"
-
-    strong = [m for m in pairs if m["similarity"] >= EXPLAIN_THRESHOLD][:3]
-    if strong:
-        return ", ".join(map(show, strong))
-    if pairs:
-        return f"no interest pair reaches {EXPLAIN_THRESHOLD}; the closest is {show(pairs[0])}"
-    return "the item or the history has no kept interests"

@@ -1,0 +1,74 @@
+"""What the API and the page share: id resolution with field-named errors, and micro-batched recommendation."""
+
+from __future__ import annotations
+
+import asyncio
+
+from deepinterest.config import ServeConfig
+from deepinterest.serving.batching import MicroBatcher
+from deepinterest.serving.engine import ServedRun
+
+
+class BadInput(Exception):
+    """A request the server understood but cannot serve; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str, status: int = 422):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.status = field, message, status
+
+
+class Service:
+    def __init__(self, run: ServedRun, settings: ServeConfig):
+        self.run, self.settings = run, settings
+        self.batcher = MicroBatcher(run.rank, settings.max_batch, settings.max_wait_ms)
+
+    # --- ids ------------------------------------------------------------------------------
+
+    def item_id(self, value: int, field: str = "item", status: int = 422) -> int:
+        if not 0 <= value < len(self.run.item_ids):
+            raise BadInput(field, f"no item {value} (dataset ids are 0..{len(self.run.item_ids) - 1})", status)
+        return value
+
+    def raw_item_id(self, value: str, field: str = "raw_item", status: int = 422) -> int:
+        if value not in self.run.item_index:
+            raise BadInput(field, f"no item with raw id {value[:80]!r}", status)
+        return self.run.item_index[value]
+
+    def user_id(self, value: int, field: str = "user", status: int = 422) -> int:
+        if not 0 <= value < len(self.run.user_ids):
+            raise BadInput(field, f"no user {value} (dataset ids are 0..{len(self.run.user_ids) - 1})", status)
+        return value
+
+    def raw_user_id(self, value: str, field: str = "raw_user", status: int = 422) -> int:
+        if value not in self.run.user_index:
+            raise BadInput(field, f"no user with raw id {value[:80]!r}", status)
+        return self.run.user_index[value]
+
+    def history(self, items: list[int] | None = None, raw_items: list[str] | None = None) -> list[int]:
+        field, values = ("items", items) if items is not None else ("raw_items", raw_items)
+        if not values:
+            raise BadInput(field, "the history is empty")
+        if len(values) > self.settings.max_history:
+            raise BadInput(field, f"{len(values)} items; at most {self.settings.max_history} (serve.max_history)")
+        resolve = self.item_id if items is not None else self.raw_item_id
+        return [resolve(v, f"{field}.{i}") for i, v in enumerate(values)]
+
+    def check_k(self, k: int) -> int:
+        if not 1 <= k <= self.run.beams:
+            raise BadInput("k", f"{k} is out of range: 1..{self.run.beams} (the run's beam width, sft.beams)")
+        return k
+
+    # --- recommendation ---------------------------------------------------------------------
+
+    async def recommend(self, history: list[int], k: int, exclude_history: bool = False, explain: bool = True) -> list[dict]:
+        self.check_k(k)
+        try:
+            ranked = await asyncio.wait_for(self.batcher.submit(history), self.settings.request_timeout_s)
+        except TimeoutError:
+            raise BadInput("request", f"no answer within {self.settings.request_timeout_s} s (serve.request_timeout_s); "
+                                      "the server is overloaded", 503) from None
+        seen = set(history) if exclude_history else set()
+        top = [(item, score) for item, score in ranked if item not in seen][:k]
+        return [{"rank": rank, **self.run.brief(item), "score": round(score, 5),
+                 "explanation": self.run.explain(history, item) if explain else None}
+                for rank, (item, score) in enumerate(top, 1)]
