@@ -123,14 +123,14 @@ class TrieSearch:
         return input_ids.to(self.device), mask.to(self.device)
 
     def rank(self, model, prompts: list[list[int]], beams: int, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """`search` over prompts of similar length at a time (`chunk` a search), results in the prompts' order.
+        """`search` over prompts of similar length at a time (at most `chunk` a search), results in the prompts' order.
 
         Most histories are short and a few are long: padding every prompt to the batch's longest would
         spend most of the prefill, and of the attention at every step, on pads.
         """
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        parts = [self.search(model, *self.pad([prompts[i] for i in order[s:s + chunk]]), beams)
-                 for s in range(0, len(order), chunk)]
+        parts = [self.search(model, *self.pad([prompts[i] for i in group]), beams)
+                 for group in length_groups(order, [len(p) for p in prompts], chunk)]
         items, scores = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         back = torch.empty(len(order), dtype=torch.long, device=items.device)
         back[torch.as_tensor(order, device=items.device)] = torch.arange(len(order), device=items.device)
@@ -218,6 +218,19 @@ class DecoderOnlyBeamSearch(TrieSearch):
 
         with beams_share_prefix(model, out.cache, attention_mask, beams):
             return self._walk(out.logits[:, -1], steps, beams, advance)
+
+
+def length_groups(order: list[int], lengths: list[int], chunk: int, stretch: float = 1.5, slack: int = 16) -> list[list[int]]:
+    """`order` (indices sorted by length) cut into runs of at most `chunk` whose longest prompt is at most
+    `stretch` times the shortest plus `slack` tokens: the pads stay a fraction of the work, while prompts
+    of nearly one length still share a search (each search costs a few steps of fixed overhead)."""
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and len(groups[-1]) < chunk and lengths[index] <= stretch * lengths[groups[-1][0]] + slack:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
 
 
 def beam_search_for(model, vocab: SIDVocabulary, device: torch.device | str = "cpu") -> TrieSearch:

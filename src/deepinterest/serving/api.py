@@ -125,7 +125,12 @@ def create_app(service: Service) -> FastAPI:
                                                       "searches": service.batcher.batches,
                                                       "requests": service.batcher.requests}}
 
-    @app.post("/recommend", response_model=RecommendResponse, responses=ERRORS, tags=["recommend"])
+    async def answer(user: int | None, history: list[int], k: int, exclude_history: bool, explain: bool = True):
+        # Built as plain JSON, not validated again through the response model: it is the hot path.
+        items = await service.recommend(history, k, exclude_history, explain)
+        return JSONResponse({"user": user, "history": [run.brief(i) for i in history], "recommendations": items})
+
+    @app.post("/recommend", response_model=None, responses={200: {"model": RecommendResponse}, **ERRORS}, tags=["recommend"])
     async def recommend(body: RecommendRequest):
         """Top-k items for a known user (their whole sequence is the history) or for an ad-hoc history."""
         user = None
@@ -134,9 +139,7 @@ def create_app(service: Service) -> FastAPI:
             history = run.sequences[user][-service.settings.max_history:]
         else:
             history = service.history(body.items, body.raw_items)
-        service.check_k(body.k)
-        items = await service.recommend(history, body.k, body.exclude_history, body.explain)
-        return {"user": user, "history": [run.brief(i) for i in history], "recommendations": items}
+        return await answer(user, history, service.check_k(body.k), body.exclude_history, body.explain)
 
     def _user(user: int) -> dict:
         info = run.user(user)
@@ -151,13 +154,12 @@ def create_app(service: Service) -> FastAPI:
     async def item_by_raw_id(raw_id: str):
         return run.item(service.raw_item_id(raw_id, status=404))
 
-    @app.get("/users/{user}/recommendations", response_model=RecommendResponse, responses=ERRORS, tags=["recommend"])
+    @app.get("/users/{user}/recommendations", response_model=None, responses={200: {"model": RecommendResponse}, **ERRORS},
+             tags=["recommend"])
     async def user_recommendations(user: int, k: int = Query(10, ge=1), exclude_history: bool = False):
         """The same as POST /recommend with {"user": USER}, for a quick look from a browser or curl."""
         user = service.user_id(user, status=404)
-        history = run.sequences[user][-service.settings.max_history:]
-        items = await service.recommend(history, service.check_k(k), exclude_history)
-        return {"user": user, "history": [run.brief(i) for i in history], "recommendations": items}
+        return await answer(user, run.sequences[user][-service.settings.max_history:], service.check_k(k), exclude_history)
 
     @app.get("/users/{user}", response_model=UserInfo, responses=ERRORS, tags=["look-up"])
     async def user_info(user: int):

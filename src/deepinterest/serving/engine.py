@@ -80,6 +80,8 @@ class ServedRun:
         self.titles = [t or f"item {raw}" for t, raw in zip(items["title"].to_list(), self.item_ids)]
         self.fields = {c: items[c].to_list() for c in ("brand", "categories", "description") if c in items.columns}
         self.sequences = dataset.sequences["items"].to_list()
+        self.briefs = [{"item": i, "raw_id": raw, "title": title, "sid": self.catalog.sid_string(i)}
+                       for i, (raw, title) in enumerate(zip(self.item_ids, self.titles))]
         self.prefix_counts = Counter(tuple(code[:d]) for code in self.catalog.codes.tolist()
                                      for d in range(1, self.catalog.levels + 1))
         self.metrics = read_json(folders.model / "metrics.json") if (folders.model / "metrics.json").exists() else {}
@@ -98,10 +100,11 @@ class ServedRun:
         return [[(int(i), float(s)) for i, s in zip(row_items, row_scores) if i >= 0]
                 for row_items, row_scores in zip(items.tolist(), scores.tolist())]
 
-    def explain(self, history: list[int], item: int) -> dict:
+    def explain(self, history: list[int], items: list[int]) -> list[dict]:
         if self.explainer is None:
-            return {"matches": [], "weak": True, "text": "this run has no kept interests (serve --interests LABEL_FOLDER)"}
-        return self.explainer.explain(history, item)
+            return [{"matches": [], "weak": True, "text": "this run has no kept interests (serve --interests LABEL_FOLDER)"}
+                    for _ in items]
+        return self.explainer.explain(history, items)
 
     # --- look-ups -------------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ class ServedRun:
                 "interests": interests, "q": self.quality.get(raw) if self.quality is not None else None}
 
     def brief(self, item: int) -> dict:
-        return {"item": item, "raw_id": self.item_ids[item], "title": self.titles[item], "sid": self.sid(item)}
+        return self.briefs[item]
 
     def user(self, user: int) -> dict:
         return {"user": user, "raw_id": self.user_ids[user], "history": self.sequences[user]}

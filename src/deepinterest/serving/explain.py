@@ -35,27 +35,30 @@ class Explainer:
                 weight[phrase] += confidence * position / len(history)
         return sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
-    def pairs(self, history: list[int], item: int) -> list[dict]:
+    def pairs(self, history: list[int], item: int, interests: list[tuple[str, float]] | None = None) -> list[dict]:
         """Every (user interest, item interest) pair with its similarity, the closest first."""
         matches = []
-        for user_phrase, weight in self.user_interests(history):
+        for user_phrase, weight in interests if interests is not None else self.user_interests(history):
             for item_phrase, _ in self.by_item.get(item, []):
                 similarity = float(np.dot(self.vector[user_phrase], self.vector[item_phrase]))
                 matches.append({"user_interest": user_phrase, "item_interest": item_phrase,
                                 "similarity": round(similarity, 3), "weight": round(weight, 3)})
         return sorted(matches, key=lambda m: (-m["similarity"], -m["weight"]))
 
-    def explain(self, history: list[int], item: int, shown: int = 3) -> dict:
-        """The matching interest pairs (similarity at least THRESHOLD); else the closest pair, marked weak,
-        so a reader still sees why (or why not). `text` says it in one line."""
-        pairs = self.pairs(history, item)
-        strong = [m for m in pairs if m["similarity"] >= THRESHOLD][:shown]
-        if strong:
-            return {"matches": strong, "weak": False, "text": ", ".join(map(_show, strong))}
-        if pairs:
-            return {"matches": pairs[:1], "weak": True,
-                    "text": f"no interest pair reaches {THRESHOLD}; the closest is {_show(pairs[0])}"}
-        return {"matches": [], "weak": True, "text": "the item or the history has no kept interests"}
+    def explain(self, history: list[int], items: list[int], shown: int = 3) -> list[dict]:
+        """Per item: the matching interest pairs (similarity at least THRESHOLD); else the closest pair,
+        marked weak, so a reader still sees why (or why not). `text` says it in one line."""
+        interests = self.user_interests(history)
+        return [_explanation(self.pairs(history, item, interests), shown) for item in items]
+
+
+def _explanation(pairs: list[dict], shown: int) -> dict:
+    strong = [m for m in pairs if m["similarity"] >= THRESHOLD][:shown]
+    if strong:
+        return {"matches": strong, "weak": False, "text": ", ".join(map(_show, strong))}
+    if pairs:
+        return {"matches": pairs[:1], "weak": True, "text": f"no interest pair reaches {THRESHOLD}; the closest is {_show(pairs[0])}"}
+    return {"matches": [], "weak": True, "text": "the item or the history has no kept interests"}
 
 
 def _show(match: dict) -> str:

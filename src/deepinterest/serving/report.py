@@ -100,6 +100,6 @@ def _explanations(out: Path, config: ExperimentConfig) -> list[str]:
             lines.append(f"**User {row['user']}**: recent history: " + "; ".join(titles[dataset.item_ids[i]][:60] for i in history[-4:]))
             lines.append(f"- recommended: {titles[top][:80]}{hit}")
             if explainer:
-                lines.append(f"- because: {explainer.explain(history, index[top])['text']}")
+                lines.append(f"- because: {explainer.explain(history, [index[top]])[0]['text']}")
             lines.append("")
     return lines

@@ -69,6 +69,6 @@ class Service:
                                       "the server is overloaded", 503) from None
         seen = set(history) if exclude_history else set()
         top = [(item, score) for item, score in ranked if item not in seen][:k]
-        return [{"rank": rank, **self.run.brief(item), "score": round(score, 5),
-                 "explanation": self.run.explain(history, item) if explain else None}
-                for rank, (item, score) in enumerate(top, 1)]
+        why = self.run.explain(history, [item for item, _ in top]) if explain else [None] * len(top)
+        return [{"rank": rank, **self.run.brief(item), "score": round(score, 5), "explanation": reason}
+                for rank, ((item, score), reason) in enumerate(zip(top, why), 1)]

@@ -12,6 +12,7 @@ is the item that ends at that node (-1: none). No Python object tree, no pickle.
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class SIDCatalog:
     def levels(self) -> int:
         return self.codes.shape[1]
 
-    @property
+    @cached_property  # read for every token of every history (vocab_size); the suffixes never change
     def suffix_size(self) -> int:
         return int(self.suffix.max()) + 1 if (self.suffix >= 0).any() else 0
 
