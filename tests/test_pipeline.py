@@ -7,13 +7,11 @@ mined in seconds, because behaviour labels (RLDI) only exist where co-bought ite
 
 from __future__ import annotations
 
-import json
-import re
 import time
 
 import pytest
 import yaml
-from local_http import JSONHandler, LocalServer
+from category_miner import CategoryMiner, office_pipeline
 from typer.testing import CliRunner
 
 from deepinterest.cli.main import app
@@ -21,41 +19,14 @@ from deepinterest.data.io import read_json
 from deepinterest.evaluation.generative import evaluate_run
 
 
-class CategoryMiner(LocalServer):
-    """Interests from the last two category levels and the title's first word, as an LLM's JSON answer."""
-
-    def __init__(self):
-        class Handler(JSONHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                prompt = self.read_json()["messages"][-1]["content"]
-                found = re.search(r"Categories: (.*)", prompt)
-                levels = [c.strip().lower() for c in (found.group(1) if found else "").split(",") if c.strip()]
-                title = re.search(r"Title: (\S+)", prompt)
-                phrases = [f"{level} shopping" for level in levels[-2:]] + ([f"{title.group(1).lower()} fan"] if title else [])
-                answer = {"analysis": "from the categories",
-                          "interests": [{"interest": p, "confidence": 0.9 - 0.1 * i, "rationale": "category"}
-                                        for i, p in enumerate(phrases)]}
-                self.send_json(200, {"choices": [{"message": {"role": "assistant", "content": json.dumps(answer)}}],
-                                     "usage": {"prompt_tokens": 100, "completion_tokens": 20}})
-
-        super().__init__(Handler)
-
-
 @pytest.fixture(scope="module")
 def run_config(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pipeline")
     with CategoryMiner() as server:
-        config = {
-            "name": "office-pipeline-test", "data": {"source": "office"},
-            "mine": {"store": str(folder / "mining.sqlite"), "backends": [
-                {"name": "categories", "kind": "openai", "base_url": server.url, "model": "m", "max_concurrency": 16}]},
-            "label": {"sources": ["behaviour"]},
-            "tokenizer": {"method": "rqkmeans", "codebook_size": 64},
-            "sft": {"d_model": 32, "layers": 1, "heads": 2, "d_kv": 16, "d_ff": 64, "epochs": 1, "eval_every": 1,
-                    "valid_limit": 300, "batch_size": 512, "beams": 20, "interest_codes": 32,
-                    "interest_tasks": ["sid_to_interests", "interests_to_sid", "user_interests"]},
-            "pipeline": {"explain": 2},
-        }
+        config = office_pipeline("office-pipeline-test", folder / "mining.sqlite", server.url, explain=2, sft={
+            "d_model": 32, "layers": 1, "heads": 2, "d_kv": 16, "d_ff": 64, "epochs": 1, "eval_every": 1,
+            "valid_limit": 300, "batch_size": 512, "beams": 20, "interest_codes": 32,
+            "interest_tasks": ["sid_to_interests", "interests_to_sid", "user_interests"]})
         path = folder / "office.yaml"
         path.write_text(yaml.safe_dump(config))
         out = folder / "run"
