@@ -199,3 +199,25 @@ def test_the_page_shows_a_users_recommendations_with_explanations_in_a_real_brow
         assert "no user 999999" in page.locator("#message").inner_text()
         browser.close()
     assert (shots / "user.png").stat().st_size > 10_000
+
+
+def test_a_tiger_sft_run_serves_the_rankings_it_was_evaluated_with(office, office_sid, tmp_path):
+    """Any backbone: an encoder-decoder (TIGER) run folder, loaded as the server loads it."""
+    from deepinterest.config import ServeConfig
+    from deepinterest.serving.engine import ServedRun
+
+    run = tmp_path / "tiger"
+    tiny = ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64", "sft.batch_size=512",
+            "sft.valid_limit=100", "sft.backbone=tiger"]
+    result = CliRunner().invoke(app, ["sft", "--data", str(office), "--sid", str(office_sid), "--out", str(run),
+                                      "--epochs", "1", "--device", "cpu", *(a for o in tiny for a in ("--set", o))])
+    assert result.exit_code == 0, result.output
+    served = ServedRun(run, ServeConfig(threads=1))
+    assert served.explainer is None and served.explain([1], [2])[0]["weak"]
+    data = PreparedDataset(office)
+    examples = data.examples("test")
+    rows = {r["user"]: r["ranked"] for r in map(json.loads, (run / "rankings.jsonl").read_text().splitlines())}
+    picked = range(0, 4905, 613)
+    ranked = served.rank([examples.histories[p] for p in picked])
+    for position, items in zip(picked, ranked):
+        assert [data.item_ids[i] for i, _ in items] == rows[data.user_ids[int(examples.users[position])]]
