@@ -19,7 +19,8 @@ def mine(
     config: Path = ConfigOption,
     overrides: list[str] = SetOption,
 ) -> None:
-    """Ask every configured LLM for each item's deep interests, merge them, write Parquet + summary.json.
+    """Ask every configured LLM for each item's deep interests (and read interest files), merge them, write
+    Parquet + summary.json.
 
     Every call is cached (mine.store): a re-run asks nothing twice and a killed run resumes.
     Without --config the two offline LLMs (SmolLM2-135M, Gemma-3-270M) are used.
@@ -36,6 +37,11 @@ def mine(
         table.add_row(name, str(s["jobs"]), str(s["calls"]), str(s["cache_hits"]), str(s["failed"]),
                       f"{s['valid_rate']:.3f}", str(s["completion_tokens"]), f"{s['seconds']:.0f}",
                       f"{s['jobs_per_second'] or 0:.2f}")
-    console.print(table)
-    console.print(f"{summary['mined_items']}/{summary['item_jobs']} items mined, {summary['interests']} interests "
+    if summary["backends"]:
+        console.print(table)
+    for name, r in summary["imported"].items():
+        console.print(f"{name}: {r['file']}: {r['rows']} rows, {r['interests']} interests of {r['items']} items "
+                      f"({len(r['models'])} model(s)); {r['unknown_items']} rows of unknown items, {r['malformed']} "
+                      f"malformed, rejected {r['rejected'] or 'none'}", highlight=False)
+    console.print(f"{summary['mined_items']}/{summary['items']} items have interests, {summary['interests']} interests "
                   f"({summary['multi_model_interests']} proposed by several models), {summary['seconds']:.0f} s")

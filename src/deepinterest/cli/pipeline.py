@@ -154,7 +154,8 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console, progress
 
     curated, curated_stage = None, None
     if plan.interests:
-        summaries["mine"] = pipe.run(Stage("mine", [_settings(config.mine), _settings(config.tokenizer.embedding)], ["data"],
+        files = [_file_stamp(b.path) for b in config.mine.backends if b.kind == "file"]  # an edited file redoes mining
+        summaries["mine"] = pipe.run(Stage("mine", [_settings(config.mine), _settings(config.tokenizer.embedding), *files], ["data"],
                                            lambda f: mine(data, f, config, progress=progress)))
         curated, curated_stage = out / "mine" / "item_interests.parquet", "mine"
         if plan.rldi:

