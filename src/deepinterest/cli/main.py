@@ -10,7 +10,7 @@ from deepinterest import __version__
 from deepinterest.cli import baseline, cache, data
 from deepinterest.cli.generative import convert_gguf, evaluate, rl, sft
 from deepinterest.cli.label import label
-from deepinterest.cli.mine import mine
+from deepinterest.cli.mine import behaviour_interests, mine
 from deepinterest.cli.run import run
 from deepinterest.cli.serve import serve
 from deepinterest.cli.tokenize import tokenize
@@ -22,6 +22,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(cache.app, name="cache")
 app.command()(mine)
+app.command(name="behaviour-interests")(behaviour_interests)
 app.command()(label)
 app.command()(tokenize)
 app.command()(sft)

@@ -45,3 +45,32 @@ def mine(
                       f"malformed, rejected {r['rejected'] or 'none'}", highlight=False)
     console.print(f"{summary['mined_items']}/{summary['items']} items have interests, {summary['interests']} interests "
                   f"({summary['multi_model_interests']} proposed by several models), {summary['seconds']:.0f} s")
+
+
+def behaviour_interests(
+    data: Path = typer.Option(..., "--data", "-d", help="prepared data folder", exists=True, file_okay=False),
+    out: Path = typer.Option(..., "--out", "-o", help="the interests file to write (.jsonl)"),
+    coarse: int = typer.Option(None, min=2, help="coarse clusters (default: items / 50)"),
+    fine: int = typer.Option(None, min=2, help="fine clusters (default: items / 12)"),
+    shuffle: bool = typer.Option(False, help="negative control: hand each item's interests to a random other item"),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+) -> None:
+    """Interests without an LLM: clusters of items bought together in the training split, named by their titles.
+
+    Writes the interests file format; mine from it with `mine.backends: [{name: behaviour, kind: file, path: OUT}]`.
+    """
+    from deepinterest.data.dataset import PreparedDataset
+    from deepinterest.data.io import write_jsonl
+    from deepinterest.mining.behavioural import behavioural_interests
+
+    with user_errors():
+        if out.exists() and not overwrite:
+            raise ValueError(f"{out} exists; pass --overwrite to replace it")
+        if out.suffix.lower() not in (".jsonl", ".ndjson"):
+            raise ValueError(f"{out}: write the interests as .jsonl")
+        rows = behavioural_interests(PreparedDataset(data), coarse=coarse, fine=fine, shuffle=shuffle, seed=seed)
+        write_jsonl(out, rows)
+    console.print(f"{len(rows)} interests of {len({r['item'] for r in rows})} items, "
+                  f"{len({r['interest'] for r in rows})} distinct phrases{' (shuffled)' if shuffle else ''}: {out}",
+                  highlight=False)
