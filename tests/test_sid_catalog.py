@@ -77,3 +77,26 @@ def test_unique_last_level_separates_items_that_share_a_prefix():
     assert assign_last_level(distances, prefix, "nearest", 0.003, 50).tolist() == [0, 0, 0, 0]
     # Least total distance with distinct codes in group 5: 0->0, 1->1, 2->2 (0 + 0.2 + 0.5).
     assert assign_last_level(distances, prefix, "unique", 0.003, 50).tolist() == [0, 1, 2, 0]
+
+
+def test_a_run_refuses_a_catalog_rebuilt_after_it_was_trained(office, office_sid, tmp_path):
+    """`evaluate` (and serve, rl) must not rank with a catalog other than the training one: the items would move."""
+    import json
+
+    from deepinterest.config import load_config
+    from deepinterest.data.dataset import PreparedDataset
+    from deepinterest.evaluation.generative import evaluate_run
+
+    item_ids = PreparedDataset(office).item_ids
+    trained = SIDCatalog.load(office_sid, item_ids)
+    codes = trained.codes.copy()
+    codes[[0, 1]] = codes[[1, 0]]  # a rebuilt catalog: two items swapped their codes
+    SIDCatalog.build(codes, trained.codebook_size, item_ids).save(tmp_path / "sid")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"model": "sft", "data": str(office), "sid": str(tmp_path / "sid"),
+                                              "catalog_sha256": trained.codes_sha256,
+                                              "config": load_config(None, []).model_dump(mode="json")}))
+    with pytest.raises(ValueError, match="not the one .* was trained on"):
+        evaluate_run(run, progress=False)
+    assert SIDCatalog.load(office_sid, item_ids).codes_sha256 == trained.codes_sha256  # stable across loads

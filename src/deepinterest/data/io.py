@@ -43,14 +43,52 @@ def write_jsonl(path: Path, rows: Iterator[dict] | list[dict]) -> None:
             handle.write(json.dumps(row) + "\n")
 
 
-@contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Stage a whole artifact folder and swap it in on success; an old folder is replaced only then."""
+MARKER = ".deepinterest"  # in every folder atomic_dir writes: the proof that replacing it loses nothing of the user's
+# Files only our own folders hold: a `deepinterest run` stage's records (stage.json, and stage.pending.json, which
+# the pipeline writes into a stage's folder before the stage runs), and a checkpoint written before the marker existed.
+OUR_FILES = (MARKER, "stage.json", "stage.pending.json", "trainer_state.json")
+
+
+class OutputFolderError(ValueError):
+    """An output folder that would cost the user something if it were replaced."""
+
+
+def _ours(path: Path) -> bool:
+    names = {p.name for p in path.iterdir()}
+    # Artifacts written before the marker existed: a summary.json beside Parquet tables (data, mine, label, tokenize).
+    legacy = "summary.json" in names and any(n.endswith(".parquet") for n in names)
+    return not names or any(n in names for n in OUR_FILES) or legacy
+
+
+def check_output_folder(path: Path, inputs: tuple[Path | str | None, ...] = ()) -> None:
+    """Refuse an output folder whose replacement would delete what we did not write: an existing file, the
+    current directory, an input or a folder that holds one, or a folder of someone else's files."""
     path = Path(path)
+    target = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise OutputFolderError(f"{path}: is a file, not a folder; choose another output folder")
+    if target == Path.cwd().resolve() or target == Path(target.anchor):
+        raise OutputFolderError(f"{path}: the output would replace the current folder; name a new folder")
+    for given in filter(None, inputs):
+        source = Path(given).resolve()
+        if target == source or target in source.parents:
+            raise OutputFolderError(f"{path}: the output would replace an input ({given}); choose another output folder")
+    if path.is_dir() and not _ours(path):
+        raise OutputFolderError(f"{path}: a folder that deepinterest did not write (no {MARKER} marker); it is left "
+                                "alone: choose another output folder, or empty it yourself")
+
+
+@contextmanager
+def atomic_dir(path: Path, inputs: tuple[Path | str | None, ...] = ()) -> Iterator[Path]:
+    """Stage a whole artifact folder and swap it in on success; an old folder is replaced only then, and only
+    if it is ours (see check_output_folder)."""
+    path = Path(path)
+    check_output_folder(path, inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield stage
+        (stage / MARKER).write_text("written by deepinterest; the folder is replaced whole when rewritten\n")
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

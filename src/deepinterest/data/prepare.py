@@ -13,7 +13,7 @@ from deepinterest.data import registry
 from deepinterest.data.errors import DataFormatError
 from deepinterest.data.filtering import chronological, drop_consecutive_repeats, kcore
 from deepinterest.data.formats import get_format
-from deepinterest.data.io import atomic_dir, write_json
+from deepinterest.data.io import atomic_dir, check_output_folder, write_json
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS
 from deepinterest.data.split import Split, count_windows, global_chronological, leave_one_out
 
@@ -28,6 +28,7 @@ def prepare(config: DataConfig, out: Path) -> dict:
     importer = get_format(format_name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
+    check_output_folder(out, (path,))  # before the work, not after it
     raw = importer.load(path)
     if raw.interactions.height == 0:
         raise DataFormatError(path, "no interactions found")
@@ -64,7 +65,7 @@ def prepare(config: DataConfig, out: Path) -> dict:
         .sort("item_idx")
     )
     summary = _summary(config, path, format_name, events, items, sequences, split)
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, (path,)) as stage:
         items.write_parquet(stage / "items.parquet")
         events.select("user", "item", "user_idx", "item_idx", "timestamp").write_parquet(stage / "interactions.parquet")
         pl.DataFrame({

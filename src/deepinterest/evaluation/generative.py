@@ -68,7 +68,8 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
         if not (Path(folder) / "summary.json").exists():
             raise FileNotFoundError(f"{folder}: not a {what} (no summary.json)")
     dataset = PreparedDataset(data)
-    vocab, tokenizer = build_vocabulary(SIDCatalog.load(sid, dataset.item_ids), config.sft)
+    catalog = SIDCatalog.load(sid, dataset.item_ids)
+    vocab, tokenizer = build_vocabulary(catalog, config.sft)
     extra = []
     if config.sft.align_tasks:
         extra = alignment_examples(tokenizer, vocab, item_texts(dataset, config.tokenizer.text), config.sft.align_tasks,
@@ -92,11 +93,20 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
     if tokenizer is not None:  # the run folder becomes a loadable Hugging Face checkpoint
         save_hf_files(Path(out), model, tokenizer)
     write_json(Path(out) / "run.json", {"model": "sft", "data": str(Path(data).resolve()), "sid": str(Path(sid).resolve()),
+                                        "catalog_sha256": catalog.codes_sha256,
                                         "processes": log["settings"]["processes"],
                                         "config": config.model_dump(mode="json"), "best_epoch": log["best_epoch"],
                                         "epochs": len(log["epochs"]), "train_seconds": log["train_seconds"],
                                         "seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": peak_memory_mb()})
     return evaluate_run(out, progress=progress, model=model)
+
+
+def trained_catalog(run: Path, info: dict, dataset: PreparedDataset, sid: Path | None = None) -> SIDCatalog:
+    """The SID catalog a trained run names (or `sid`), refused if it is not the one the run was trained on."""
+    folder = Path(sid or info["sid"])
+    catalog = SIDCatalog.load(folder, dataset.item_ids)
+    catalog.check_trained_with(info.get("catalog_sha256"), folder, run)
+    return catalog
 
 
 def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | None = None) -> dict:
@@ -105,7 +115,7 @@ def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | N
     info = read_json(run / "run.json")
     config = ExperimentConfig.model_validate(info["config"])
     dataset = PreparedDataset(Path(info["data"]))
-    vocab, _ = build_vocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids), config.sft, checkpoint=run)
+    vocab, _ = build_vocabulary(trained_catalog(run, info, dataset), config.sft, checkpoint=run)
     if model is None:
         model = load_trained_model(run, vocab, config.sft)
     ranker = GenerativeRanker(model, vocab, config.sft.beams, config.sft.max_items)
@@ -146,7 +156,7 @@ def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool
     info = read_json(sft_run / "run.json")
     merged = ExperimentConfig.model_validate(info["config"]).model_copy(update={"rl": config.rl})
     dataset = PreparedDataset(Path(info["data"]))
-    vocab, tokenizer = build_vocabulary(SIDCatalog.load(Path(info["sid"]), dataset.item_ids), merged.sft, checkpoint=sft_run)
+    vocab, tokenizer = build_vocabulary(trained_catalog(sft_run, info, dataset), merged.sft, checkpoint=sft_run)
     model = load_trained_model(sft_run, vocab, merged.sft)
     if config.rl.lora:
         if merged.sft.backbone != "causal":
@@ -172,6 +182,7 @@ def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool
     if tokenizer is not None:
         save_hf_files(out, model, tokenizer)
     write_json(out / "run.json", {"model": "rl", "sft": str(sft_run.resolve()), "data": info["data"], "sid": info["sid"],
+                                  "catalog_sha256": info.get("catalog_sha256"),
                                   "config": merged.model_dump(mode="json"), "best_step": log["best_step"],
                                   "steps": len(log["steps"]), "train_seconds": log["train_seconds"],
                                   "seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": peak_memory_mb()})

@@ -17,7 +17,7 @@ from deepinterest.config import ExperimentConfig
 from deepinterest.config.schema import LABEL_FEATURES
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.embedding import embed_texts
-from deepinterest.data.io import atomic_dir, write_json
+from deepinterest.data.io import atomic_dir, check_output_folder, write_json
 from deepinterest.data.item_text import item_texts
 from deepinterest.labeling.classifier import fit_and_score
 from deepinterest.labeling.features import best_match, co_interaction_neighbours, pair_features
@@ -42,6 +42,7 @@ def label(data: Path, interests: Path, out: Path, config: ExperimentConfig, prog
     started = time.perf_counter()
     cfg = config.label
     dataset = PreparedDataset(data)
+    check_output_folder(out, (data, interests))
     pairs = load_pairs(Path(interests), dataset)
     index = {item: i for i, item in enumerate(dataset.item_ids)}
     owners = np.asarray([index[i] for i in pairs["item"].to_list()], dtype=np.int64)
@@ -84,7 +85,7 @@ def label(data: Path, interests: Path, out: Path, config: ExperimentConfig, prog
         "classifier": cfg.classifier, "features": names, "threshold": cfg.threshold, **report,
         "judge": judge_report, "seconds": round(time.perf_counter() - started, 2),
     }
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, (data, interests)) as stage:
         table.write_parquet(stage / "interests.parquet")
         items.write_parquet(stage / "items.parquet")
         write_json(stage / "summary.json", summary)

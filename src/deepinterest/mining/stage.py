@@ -15,7 +15,7 @@ import polars as pl
 
 from deepinterest.config import ExperimentConfig, MiningConfig
 from deepinterest.data.dataset import PreparedDataset, trim_text
-from deepinterest.data.io import atomic_dir, write_json
+from deepinterest.data.io import atomic_dir, check_output_folder, write_json
 from deepinterest.mining.backends.base import Backend, build_backend
 from deepinterest.mining.imported import read_interest_file
 from deepinterest.mining.merge import RAW_COLUMNS, merge_interests
@@ -87,6 +87,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     if not mining.backends:
         raise ValueError("no mining backends configured (mine.backends); see configs/mining/offline.yaml")
     dataset = PreparedDataset(data)
+    check_output_folder(out, (data,))
     limit = limit or mining.limit
     # Interests from files first: a malformed file stops the stage before any LLM is asked.
     imported = [read_interest_file(source, dataset.item_ids, mining) for source in mining.backends if source.kind == "file"]
@@ -104,7 +105,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     # One encoder for the whole run (tokenizer.embedding): its cache serves mining, labels and SIDs alike.
     merged = merge_interests(raw, mining.merge_threshold, config.tokenizer.embedding, progress=progress)
     items = merged.filter(pl.col("kind") != "user").rename({"subject": "item"}).select(ITEM_COLUMNS)
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, (data,)) as stage:
         raw.write_parquet(stage / "raw_interests.parquet")
         items.write_parquet(stage / "item_interests.parquet")
         if mining.users:

@@ -13,9 +13,9 @@ from deepinterest.config import ExperimentConfig, ServeConfig
 from deepinterest.config.runtime import resolve_device
 from deepinterest.data.dataset import PreparedDataset, trim_text
 from deepinterest.data.io import read_json
+from deepinterest.evaluation.generative import trained_catalog
 from deepinterest.model.constrained import beam_search_for
 from deepinterest.serving.explain import Explainer
-from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.sft import build_vocabulary, load_trained_model
 
 MODEL_STAGES = ("rl", "sft")  # in a `deepinterest run` folder, the GRPO model when there is one
@@ -65,7 +65,7 @@ class ServedRun:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.dataset = dataset = PreparedDataset(folders.data)
-        self.catalog = SIDCatalog.load(folders.sid, dataset.item_ids)
+        self.catalog = trained_catalog(folders.model, self.info, dataset, folders.sid)
         self.vocab, _ = build_vocabulary(self.catalog, self.config.sft, checkpoint=folders.model)
         sft = self.config.sft.model_copy(update={"device": settings.device})
         self.model = load_trained_model(folders.model, self.vocab, sft).eval()

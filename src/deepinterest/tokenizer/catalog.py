@@ -96,6 +96,22 @@ class SIDCatalog:
         """Global id of the first token of `depth` (the suffix depth is `levels`)."""
         return depth * self.codebook_size
 
+    @cached_property
+    def codes_sha256(self) -> str:
+        """What a model trained on this catalog depends on: every item's codes and suffix, and the codebook size."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.codes, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(self.suffix, dtype=np.int64).tobytes())
+        digest.update(str(self.codebook_size).encode())
+        return digest.hexdigest()
+
+    def check_trained_with(self, recorded: str | None, folder: Path, run: Path) -> None:
+        """Refuse to rank with a catalog other than the one `run` was trained on (a run records its catalog's
+        `codes_sha256`; older runs without it are taken as they are)."""
+        if recorded is not None and recorded != self.codes_sha256:
+            raise ValueError(f"{folder}: this SID catalog is not the one {run} was trained on (it was rebuilt or "
+                             "replaced since); its model would rank the wrong items. Point the run at its own catalog "
+                             "or train again")
+
     # --- statistics -------------------------------------------------------------------------
 
     def collision_stats(self) -> dict:

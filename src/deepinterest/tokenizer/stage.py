@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from deepinterest.config import ExperimentConfig
 from deepinterest.config.runtime import resolve_device
 from deepinterest.data.dataset import PreparedDataset
-from deepinterest.data.io import atomic_dir, write_json
+from deepinterest.data.io import atomic_dir, check_output_folder, write_json
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.data.embedding import embed_texts
 from deepinterest.tokenizer.fusion import fuse
@@ -92,6 +92,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
              progress: bool = True) -> dict:
     started = time.perf_counter()
     dataset = PreparedDataset(data)
+    check_output_folder(out, (data, interests, config.tokenizer.collab))
     tok = config.tokenizer
     vectors, info = item_vectors(dataset, config, interests, progress)
     embedded = time.perf_counter()
@@ -106,7 +107,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
         "interests": str(interests) if interests else None, **info,
         "embed_seconds": round(embedded - started, 2), "quantize_seconds": round(time.perf_counter() - embedded, 2),
     }
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, (data, interests, config.tokenizer.collab)) as stage:
         catalog.save(stage)
         pl.DataFrame({
             "item_idx": np.arange(catalog.n_items, dtype=np.int32), "item": dataset.item_ids,

@@ -1,0 +1,65 @@
+"""A verb never deletes what it did not write: output folders that are files, the current directory, an input or a
+folder holding one, or someone else's folder are refused before any work; our own folders are replaced whole."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from deepinterest.cli.main import app
+
+
+@pytest.fixture
+def csv_data(tmp_path):
+    """Interactions in the CSV format, 5-core after filtering: 6 users x 6 items, every user bought every item."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rows = [f"u{u},i{i},{u * 10 + i}" for u in range(6) for i in range(6)]
+    (folder / "interactions.csv").write_text("user,item,timestamp\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def prepare(path, out):
+    result = CliRunner().invoke(app, ["data", "prepare", "--format", "csv", "--path", str(path), "--out", str(out)])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_an_output_folder_that_holds_the_input_is_refused_and_the_input_stays(csv_data):
+    before = (csv_data / "interactions.csv").read_text()
+    for out in (csv_data, csv_data.parent):
+        code, text = prepare(csv_data, out)
+        assert code == 2 and "would replace an input" in text
+    assert (csv_data / "interactions.csv").read_text() == before
+
+
+def test_someone_elses_folder_a_file_and_the_current_folder_are_refused(csv_data, tmp_path, monkeypatch):
+    theirs = tmp_path / "project"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine, not yours")
+    code, text = prepare(csv_data, theirs)
+    assert code == 2 and "did not write" in text and (theirs / "notes.txt").read_text() == "mine, not yours"
+
+    a_file = tmp_path / "result.parquet"
+    a_file.write_bytes(b"data")
+    code, text = prepare(csv_data, a_file)
+    assert code == 2 and "is a file" in text and a_file.read_bytes() == b"data"
+
+    monkeypatch.chdir(theirs)
+    code, text = prepare(csv_data, ".")
+    assert code == 2 and "current folder" in text
+    assert sorted(os.listdir(theirs)) == ["notes.txt"]  # no .partial or .old folders left behind
+
+
+def test_our_own_folder_is_replaced_whole_and_an_empty_one_is_used(csv_data, tmp_path):
+    out = tmp_path / "prepared"
+    assert prepare(csv_data, out)[0] == 0
+    assert (out / ".deepinterest").exists() and (out / "summary.json").exists()
+    (out / "leftover.txt").write_text("from an older run")  # inside our folder: replaced with it
+    assert prepare(csv_data, out)[0] == 0
+    assert not (out / "leftover.txt").exists() and (out / "items.parquet").exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert prepare(csv_data, empty)[0] == 0 and (empty / "summary.json").exists()
