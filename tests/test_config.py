@@ -70,3 +70,10 @@ def test_an_override_reaches_into_a_list_by_index():
     assert [b.max_tokens for b in config.mine.backends] == [320, 200]
     with pytest.raises(ValueError, match="not an index"):
         load_config(office, ["mine.backends.7.max_tokens=1"])
+
+
+@pytest.mark.parametrize("override", ["sft.epochs=true", "sft.lr=false", "sasrec.threads=true", "eval.batch_size=yes"])
+def test_a_boolean_is_not_taken_for_a_number(override):
+    with pytest.raises(ValueError, match="is a boolean; a number is meant here"):
+        load_config(None, [override])
+    assert load_config(None, ["pipeline.rl=true", "sft.epochs=3"]).sft.epochs == 3
