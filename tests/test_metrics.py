@@ -74,8 +74,9 @@ def test_paired_bootstrap_sees_a_consistent_gain_and_no_gain_between_equals(tmp_
     from deepinterest.evaluation.significance import paired_bootstrap
 
     # 200 users; A finds the target at position 4 for the first 40, B at position 0 for the same 40.
-    rows_a = [(str(u), "t", (["x"] * 4 + ["t"]) if u < 40 else ["x"] * 5) for u in range(200)]
-    rows_b = [(str(u), "t", ["t"] + ["x"] * 4 if u < 40 else ["x"] * 5) for u in range(200)]
+    fill = [f"x{i}" for i in range(5)]
+    rows_a = [(str(u), "t", (fill[:4] + ["t"]) if u < 40 else fill) for u in range(200)]
+    rows_b = [(str(u), "t", ["t"] + fill[:4] if u < 40 else fill) for u in range(200)]
     a, b = _write_rankings(tmp_path / "a.jsonl", rows_a), _write_rankings(tmp_path / "b.jsonl", rows_b)
     result = paired_bootstrap(a, b, "ndcg@5", resamples=500)
     expected = 40 / 200 * (1 - 1 / math.log2(6))
@@ -97,6 +98,26 @@ def test_paired_bootstrap_refuses_rankings_of_other_users_or_targets(tmp_path):
             paired_bootstrap(a, b, "hr@1", resamples=100)
     with pytest.raises(ValueError, match="hr@10"):
         paired_bootstrap(a, a, "recall@3", resamples=100)
+
+
+def test_rankings_that_cannot_be_measured_are_refused_with_file_and_line(tmp_path):
+    from deepinterest.data.errors import DataFormatError
+    from deepinterest.evaluation.rankings import metrics_from_rankings
+    from deepinterest.evaluation.significance import paired_bootstrap
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    twice = _write_rankings(tmp_path / "twice.jsonl", [("1", "t", ["t", "a"]), ("2", "s", ["a", "b"]), ("1", "t", ["a", "t"])])
+    repeated = _write_rankings(tmp_path / "repeated.jsonl", [("1", "t", ["a", "t"]), ("2", "s", ["a", "a"])])
+    for path, message in ((empty, "no rankings"), (twice, r"twice.jsonl:3.*ranked a second time"),
+                          (repeated, r"repeated.jsonl:2.*appears twice")):
+        with pytest.raises(DataFormatError, match=message):
+            metrics_from_rankings(path)
+    with pytest.raises(DataFormatError, match="no rankings"):
+        paired_bootstrap(empty, empty, "ndcg@1")
+    short = _write_rankings(tmp_path / "short.jsonl", [("1", "t", ["t", "a"])])
+    with pytest.raises(ValueError, match="beyond the ranked lists"):
+        paired_bootstrap(short, short, "ndcg@10")
 
 
 def test_a_kept_gzipped_rankings_file_reads_like_the_plain_one(tmp_path):

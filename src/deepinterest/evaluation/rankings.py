@@ -28,11 +28,18 @@ def read_positions(path: Path) -> tuple[dict[str, tuple[str, int]], int]:
             try:
                 row = json.loads(line)
                 ranked = [str(item) for item in row["ranked"]]
-                target = str(row["target"])
-                out[str(row["user"])] = (target, ranked.index(target) if target in ranked else -1)
-                width = max(width, len(ranked))
+                target, user = str(row["target"]), str(row["user"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise DataFormatError(path, f"bad rankings row: {exc}", number) from None
+            # What cannot be measured is refused, not averaged: a user twice, an item twice in one list.
+            if user in out:
+                raise DataFormatError(path, f"user {user[:60]!r} ranked a second time", number)
+            if len(set(ranked)) != len(ranked):
+                raise DataFormatError(path, "an item appears twice in one ranked list", number)
+            out[user] = (target, ranked.index(target) if target in ranked else -1)
+            width = max(width, len(ranked))
+    if not out:
+        raise DataFormatError(path, "no rankings in the file")
     return out, width
 
 

@@ -17,19 +17,26 @@ from deepinterest.evaluation.metrics import gains_at
 from deepinterest.evaluation.rankings import read_positions
 
 
+def parse_metric(metric: str) -> tuple[str, int]:
+    match = re.fullmatch(r"(hr|ndcg)@(\d+)", metric)
+    if not match or int(match.group(2)) < 1:
+        raise ValueError(f"metric must look like hr@10 or ndcg@10, not {metric!r}")
+    return match.group(1), int(match.group(2))
+
+
 def per_user_gain(positions: np.ndarray, metric: str) -> np.ndarray:
     """Each user's hr@K (0/1) or ndcg@K (1/log2(position + 2) inside the top K)."""
-    match = re.fullmatch(r"(hr|ndcg)@(\d+)", metric)
-    if not match:
-        raise ValueError(f"metric must look like hr@10 or ndcg@10, not {metric!r}")
-    hit, gain = gains_at(positions, int(match.group(2)))
-    return hit if match.group(1) == "hr" else gain
+    name, k = parse_metric(metric)
+    hit, gain = gains_at(positions, k)
+    return hit if name == "hr" else gain
 
 
 def paired_bootstrap(a: Path, b: Path, metric: str = "ndcg@10", resamples: int = 2000, seed: int = 0) -> dict:
     """B minus A on `metric`: the difference, its 95% interval, and the share of resamples where B <= A."""
-    rows_a, _ = read_positions(a)
-    rows_b, _ = read_positions(b)
+    rows_a, width_a = read_positions(a)
+    rows_b, width_b = read_positions(b)
+    if parse_metric(metric)[1] > min(width_a, width_b):
+        raise ValueError(f"{metric}: beyond the ranked lists ({min(width_a, width_b)} items); compare at K <= that")
     if rows_a.keys() != rows_b.keys():
         raise DataFormatError(b, f"ranks other users than {a} ({len(rows_a.keys() ^ rows_b.keys())} differ)")
     users = sorted(rows_a)
