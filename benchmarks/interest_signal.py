@@ -33,6 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = {"none": ("configs/office-decoder.yaml", ["pipeline.interests=false"]),
         "informative": ("configs/office-behaviour.yaml", []),
         "shuffled": ("configs/office-behaviour-shuffled.yaml", [])}
+# --ablations: where the informative interests' signal is kept or lost, one integration point at a time.
+ABLATIONS = {"informative-sid-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sft=false"]),
+             "informative-sft-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sid=false"])}
+FOLDERS = {"none": "office-decoder-none", "informative": "office-behaviour", "shuffled": "office-behaviour-shuffled",
+           "informative-sid-only": "office-behaviour-sid-only", "informative-sft-only": "office-behaviour-sft-only"}
 
 
 def deepinterest(*args: str) -> None:
@@ -49,6 +54,8 @@ def main() -> None:
     parser.add_argument("--sasrec", type=Path, default=None, help="a finished SASRec run on --data for the collaborative SIDs")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the three run folders go")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ablations", action="store_true", help="also the informative interests in the SIDs only, in SFT only")
+    parser.add_argument("--rows", nargs="+", default=None, help="only these rows (with none, for the comparison)")
     args = parser.parse_args()
 
     if not (args.data / "summary.json").exists():
@@ -60,10 +67,14 @@ def main() -> None:
     common = [f"sft.threads={args.threads}"]
     if args.sasrec:
         common += ["tokenizer.collaborative=false", f"tokenizer.collab={args.sasrec}"]
+    rows_wanted = {**ROWS, **(ABLATIONS if args.ablations else {})}
+    if args.rows:
+        rows_wanted = {name: rows_wanted[name] for name in ["none", *args.rows] if name in rows_wanted}
     folders = {}
-    for name, (config, overrides) in ROWS.items():
-        folders[name] = args.runs / ("office-decoder-none" if name == "none" else f"office-behaviour{'-shuffled' if name == 'shuffled' else ''}")
-        sets = [*common, *overrides] + ([f"mine.backends.0.path={files[name]}"] if name in files else [])
+    for name, (config, overrides) in rows_wanted.items():
+        folders[name] = args.runs / FOLDERS[name]
+        source = files.get(name.split("-")[0])
+        sets = [*common, *overrides] + ([f"mine.backends.0.path={source}"] if source else [])
         deepinterest("run", config, "--out", str(folders[name]), *(a for s in sets for a in ("--set", s)))
 
     rows = {}

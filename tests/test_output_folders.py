@@ -63,3 +63,27 @@ def test_our_own_folder_is_replaced_whole_and_an_empty_one_is_used(csv_data, tmp
     empty = tmp_path / "empty"
     empty.mkdir()
     assert prepare(csv_data, empty)[0] == 0 and (empty / "summary.json").exists()
+
+
+def test_a_run_never_takes_over_someone_elses_folder_or_a_stage_named_folder_of_theirs(tmp_path):
+    from rich.console import Console
+
+    from deepinterest.data.io import OutputFolderError
+    from deepinterest.pipeline.engine import Pipeline, Stage
+
+    theirs = tmp_path / "project"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    config = tmp_path / "run.yaml"
+    config.write_text("data: {source: office}\n")
+    result = CliRunner().invoke(app, ["run", str(config), "--out", str(theirs)])
+    assert result.exit_code == 2 and "did not write" in " ".join(result.output.split())
+    assert sorted(os.listdir(theirs)) == ["notes.txt"]
+
+    # Inside a run folder, a "data" folder that no stage wrote is not redone (deleted) either.
+    run = tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data" / "interactions.csv").write_text("user,item\n")
+    with pytest.raises(OutputFolderError, match="did not write"):
+        Pipeline(run, Console(quiet=True)).run(Stage("data", {}, [], lambda folder: {}))
+    assert (run / "data" / "interactions.csv").read_text() == "user,item\n"

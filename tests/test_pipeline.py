@@ -132,7 +132,7 @@ def test_a_teacher_the_user_names_enters_rl_by_its_weights(run_config):
 def test_a_killed_stage_resumes_only_into_its_own_settings(tmp_path):
     from rich.console import Console
 
-    from deepinterest.cli.pipeline import Pipeline, Stage
+    from deepinterest.pipeline.engine import Pipeline, Stage
 
     def killed(folder):
         (folder / "partial.txt").write_text("half done")
@@ -164,7 +164,7 @@ def test_a_running_stage_keeps_saving_its_elapsed_time(tmp_path, monkeypatch):
     """So a stage killed without a chance to clean up (kill -9, a lost machine) still counts its time."""
     from rich.console import Console
 
-    from deepinterest.cli import pipeline
+    from deepinterest.pipeline import engine as pipeline
 
     monkeypatch.setattr(pipeline, "PENDING_TICK_S", 0.02)
 

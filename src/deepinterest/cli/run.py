@@ -19,7 +19,7 @@ def run(
     A stage whose settings and inputs are unchanged since its last run is skipped, so a re-run costs
     little; a killed run picks up where it stopped.
     """
-    from deepinterest.cli.pipeline import run_pipeline
+    from deepinterest.pipeline import run_pipeline
 
     with user_errors():
         record = run_pipeline(experiment(config, overrides), out, console)

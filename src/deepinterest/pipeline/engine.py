@@ -1,0 +1,131 @@
+"""The run engine: stages in one folder each, fingerprinted, skipped when unchanged, resumed when killed.
+
+Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings and of the
+fingerprints of the stages it reads. A stage whose fingerprint is unchanged is skipped; a changed one
+is redone from scratch, and so is everything downstream of it. A stage killed half-way has no
+stage.json and runs again (mining and SFT resume from their own caches and checkpoints); the time it
+had run is kept in its pending file, so a resumed stage's `seconds` counts every attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from deepinterest.data.io import check_output_folder, read_json, write_json
+
+STAGE_FILE = "stage.json"
+PENDING_FILE = "stage.pending.json"  # written before a stage runs: a killed stage resumes only into its own settings
+PENDING_TICK_S = 30.0  # how often a running stage saves its elapsed time: a kill -9 loses at most this much
+# Settings that change how a stage runs, not what it produces.
+RUNTIME_KEYS = {"store", "cache", "threads", "device", "data", "sid", "interests", "max_concurrency",
+                "requests_per_second", "timeout", "retries", "backoff", "batch_size_eval"}
+
+
+def settings_of(section) -> object:
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in sorted(value.items()) if k not in RUNTIME_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(section.model_dump(mode="json") if hasattr(section, "model_dump") else section)
+
+
+def fingerprint(name: str, settings: object, inputs: list[str]) -> str:
+    text = json.dumps({"stage": name, "settings": settings, "inputs": inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Stage:
+    name: str
+    settings: object
+    inputs: list[str]  # names of the stages it reads
+    run: Callable[[Path], dict | None]
+
+
+@dataclass
+class Pipeline:
+    root: Path
+    console: Console
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, dict] = field(default_factory=dict)
+
+    def run(self, stage: Stage) -> dict | None:
+        folder = self.root / stage.name
+        print_ = self.console.print
+        fp = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
+        self.fingerprints[stage.name] = fp
+        done, pending = folder / STAGE_FILE, folder / PENDING_FILE
+        record = read_json(done) if done.exists() else {}
+        if record.get("fingerprint") == fp:
+            self.timings[stage.name] = {"seconds": record["seconds"], "skipped": True}
+            print_(f"[green]{stage.name}[/]: unchanged, skipped ({record['seconds']:.0f} s when it ran)")
+            return record.get("summary")
+        pending_record = read_json(pending) if pending.exists() else {}
+        resumable = pending_record.get("fingerprint") == fp
+        if folder.exists() and not resumable:  # other settings or inputs: nothing of it may be resumed into
+            check_output_folder(folder)  # never a folder of the user's that happens to bear a stage's name
+            print_(f"[yellow]{stage.name}[/]: settings or inputs changed, redoing it")
+            shutil.rmtree(folder)
+        before = float(pending_record.get("seconds", 0.0)) if resumable else 0.0
+        print_(f"[bold]{stage.name}[/] ..." + (f" (resuming after {before:.0f} s)" if resumable else ""))
+        folder.mkdir(parents=True, exist_ok=True)
+        with _saving_elapsed(pending, fp, before) as elapsed:
+            summary = stage.run(folder)
+            seconds = elapsed()
+        self.timings[stage.name] = {"seconds": seconds, "skipped": False}
+        if summary and summary.get("incomplete"):  # e.g. failed LLM calls: the next run tries them again
+            print_(f"[yellow]{stage.name}[/]: done in {seconds:.0f} s, incomplete (the next run retries it)")
+            return summary
+        write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary})
+        pending.unlink(missing_ok=True)
+        print_(f"[green]{stage.name}[/]: done in {seconds:.0f} s")
+        return summary
+
+
+@contextmanager
+def _saving_elapsed(pending: Path, fp: str, before: float) -> Iterator[Callable[[], float]]:
+    """Keeps the pending file's `seconds` (earlier attempts + this one) current while a stage runs and
+    when it stops, by error or Ctrl-C alike; yields a function giving that total."""
+    started, stop = time.perf_counter(), threading.Event()
+
+    def elapsed() -> float:
+        return round(before + time.perf_counter() - started, 2)
+
+    def save() -> None:
+        write_json(pending, {"fingerprint": fp, "seconds": elapsed()})
+
+    def tick() -> None:
+        while not stop.wait(PENDING_TICK_S):
+            save()
+
+    save()
+    ticker = threading.Thread(target=tick, name="stage-elapsed", daemon=True)
+    ticker.start()
+    try:
+        yield elapsed
+    finally:
+        stop.set()
+        ticker.join()
+        with suppress(OSError):  # a failed save must not hide the stage's own error
+            save()
+
+
+def file_stamp(path: Path | None) -> list | None:
+    """A file input's identity for a fingerprint: editing the file redoes the stage."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
