@@ -1,1 +1,1 @@
-"""Pipeline stage: labeling (see DESIGN.md)."""
+"""Pipeline stage: labeling (docs/architecture.md: its artifacts and where changes go)."""

@@ -1,1 +1,1 @@
-"""Pipeline stage: mining (see DESIGN.md)."""
+"""Pipeline stage: mining (docs/architecture.md: its artifacts and where changes go)."""

@@ -1,1 +1,1 @@
-"""Pipeline stage: model (see DESIGN.md)."""
+"""Pipeline stage: model (docs/architecture.md: its artifacts and where changes go)."""

@@ -1,1 +1,1 @@
-"""Pipeline stage: serving (see DESIGN.md)."""
+"""Pipeline stage: serving (docs/architecture.md: its artifacts and where changes go)."""

@@ -1,1 +1,1 @@
-"""Pipeline stage: tokenizer (see DESIGN.md)."""
+"""Pipeline stage: tokenizer (docs/architecture.md: its artifacts and where changes go)."""
