@@ -118,3 +118,18 @@ def test_a_crash_leaves_no_artifact_and_keeps_the_old_one(office, tmp_path, monk
     with pytest.raises(RuntimeError):
         prepare(DataConfig(source="office"), tmp_path / "fresh")
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_popular_items_slice_keeps_the_most_bought_items_then_the_k_core(tmp_path):
+    """configs/demo.yaml's slice: the 100 most interacted Office items, then the 5-core filter."""
+    full = prepare(DataConfig(source="office"), tmp_path / "full")
+    sliced = prepare(DataConfig(source="office", top_items=100), tmp_path / "slice")
+    assert sliced["items"] == 100 and 500 < sliced["users"] < full["users"]
+    events = pl.read_parquet(tmp_path / "full" / "interactions.parquet")
+    counts = events.group_by("item").len().sort("len", descending=True)
+    kept = set(pl.read_parquet(tmp_path / "slice" / "items.parquet")["item"].to_list())
+    edge = counts["len"][99]  # the 100th largest count: kept items reach it, dropped ones do not exceed it
+    count = dict(zip(counts["item"].to_list(), counts["len"].to_list()))
+    assert all(count[i] >= edge for i in kept) and all(n <= edge for i, n in count.items() if i not in kept)
+    per_user = pl.read_parquet(tmp_path / "slice" / "interactions.parquet").group_by("user").len()["len"]
+    assert per_user.min() >= 5

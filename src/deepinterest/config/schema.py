@@ -16,6 +16,8 @@ class DataConfig(Section):
     format: str | None = Field(None, description="importer for `path` when no registered source is named")
     path: Path | None = None
     kcore: int = Field(5, ge=0, description="keep users and items with at least k interactions (iterated)")
+    top_items: int | None = Field(None, ge=2, description="keep only the N most interacted items, before the k-core "
+                                                          "filter: a small dense slice (configs/demo.yaml)")
     dedup_consecutive: bool = Field(False, description="drop an interaction that repeats the user's previous item")
     max_history: int = Field(50, ge=1, description="longest history kept for an evaluation example")
     split: Literal["loo", "global"] = Field("loo", description="leave-one-out per user, or global chronological")

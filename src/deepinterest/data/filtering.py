@@ -1,4 +1,4 @@
-"""Chronological ordering, consecutive-repeat removal and iterated k-core filtering."""
+"""Chronological ordering, consecutive-repeat removal, a popular-items slice and iterated k-core filtering."""
 
 from __future__ import annotations
 
@@ -27,3 +27,10 @@ def kcore(interactions: pl.DataFrame, k: int) -> pl.DataFrame:
         )
         if interactions.height == before:
             return interactions
+
+
+def most_popular_items(interactions: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Keep the events of the `n` items with the most events (ties: the item seen first in the source)."""
+    counts = interactions.group_by("item", maintain_order=True).agg(pl.len().alias("events"), pl.col("order").min())
+    keep = counts.sort(["events", "order"], descending=[True, False]).head(n)["item"]
+    return interactions.filter(pl.col("item").is_in(keep.implode()))

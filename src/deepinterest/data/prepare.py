@@ -11,7 +11,7 @@ from deepinterest import __version__
 from deepinterest.config import DataConfig
 from deepinterest.data import registry
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.filtering import chronological, drop_consecutive_repeats, kcore
+from deepinterest.data.filtering import chronological, drop_consecutive_repeats, kcore, most_popular_items
 from deepinterest.data.formats import get_format
 from deepinterest.data.io import atomic_dir, check_output_folder, write_json
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS
@@ -36,6 +36,8 @@ def prepare(config: DataConfig, out: Path) -> dict:
     events = chronological(raw.interactions)
     if config.dedup_consecutive:
         events = drop_consecutive_repeats(events)
+    if config.top_items is not None:
+        events = most_popular_items(events, config.top_items)
     events = kcore(events, config.kcore)
     if events.height == 0:
         raise ValueError(f"no interactions left after {config.kcore}-core filtering")

@@ -29,12 +29,15 @@ PENDING_TICK_S = 30.0  # how often a running stage saves its elapsed time: a kil
 # Settings that change how a stage runs, not what it produces.
 RUNTIME_KEYS = {"store", "cache", "threads", "device", "data", "sid", "interests", "max_concurrency",
                 "requests_per_second", "timeout", "retries", "backoff", "batch_size_eval"}
+# Settings added after runs existed: left out of a fingerprint while unset, so those runs are not redone for them.
+UNSET_IS_ABSENT = {"top_items"}
 
 
 def settings_of(section) -> object:
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in sorted(value.items()) if k not in RUNTIME_KEYS}
+            return {k: strip(v) for k, v in sorted(value.items())
+                    if k not in RUNTIME_KEYS and not (k in UNSET_IS_ABSENT and v is None)}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
