@@ -181,3 +181,85 @@ def test_a_trained_sasrec_teacher_feeds_the_collab_reward(office, small_model, t
         collaborative_teacher(None, dataset.n_items, torch.device("cpu"))
     with pytest.raises(ValueError, match="another catalog"):
         collaborative_teacher(tmp_path / "sasrec", dataset.n_items + 1, torch.device("cpu"))
+
+
+def _candidates(small_model, prompts: int = 6, group: int = 4):
+    dataset, vocab, model = small_model
+    search = beam_search_for(model, vocab)
+    ids, mask = search.pad([vocab.history_tokens(seq[:5], 20) for seq in dataset.train_sequences[:prompts]])
+    with torch.no_grad():
+        items = search.search(model, ids, mask, group)[0].numpy()
+    tokens, token_mask = candidate_tokens(vocab, items.reshape(-1))
+    return ids, mask, items, tokens, token_mask
+
+
+def _item_logprobs(model, ids, mask, tokens, token_mask, group):
+    with torch.no_grad():
+        return (sequence_logprobs(model, ids, mask, tokens, group) * token_mask).sum(1).view(-1, group)
+
+
+def _kl(model, reference, ids, mask, tokens, token_mask, group):
+    with torch.no_grad():
+        per_token = k3_kl(sequence_logprobs(model, ids, mask, tokens, group), sequence_logprobs(reference, ids, mask, tokens, group))
+    return float((per_token * token_mask).sum() / token_mask.sum())
+
+
+@pytest.mark.parametrize("lr", [1e-3, 1e-2])
+def test_a_grpo_update_raises_rewarded_candidates_and_lowers_penalised_ones(small_model, lr):
+    """The direction of learning: fails if the objective's sign is flipped (checked by flipping it)."""
+    import copy
+
+    from deepinterest.training.grpo import _update
+
+    _, vocab, start = small_model
+    ids, mask, items, tokens, token_mask = _candidates(small_model)
+    model, reference = copy.deepcopy(start), copy.deepcopy(start)
+    advantages = np.tile([1.5, -0.5, -0.5, -0.5], (len(items), 1))  # the first candidate of every group rewarded
+    rl = load_config(None, [f"rl.lr={lr}", "rl.beta=0.04"]).rl
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    before = _item_logprobs(model, ids, mask, tokens, token_mask, 4)
+    kls = [_update(model, reference, optimizer, ids, mask, vocab, items, advantages, rl)["kl"] for _ in range(5)]
+    after = _item_logprobs(model, ids, mask, tokens, token_mask, 4)
+    change = (after - before).numpy()
+    # Candidates share SID prefixes, so a penalised one may rise with its rewarded sibling's first tokens;
+    # on average they fall, and in every group the rewarded candidate gains more than its penalised ones on average.
+    assert change[:, 0].mean() > 0 > change[:, 1:].mean()
+    assert (change[:, 0] > change[:, 1:].mean(1)).all()
+    assert kls[0] == 0.0 and kls[-1] > 0.0  # the first step starts at the reference
+    assert _kl(model, reference, ids, mask, tokens, token_mask, 4) > 0.0
+
+
+def test_the_kl_to_the_reference_grows_with_the_learning_rate(small_model):
+    import copy
+
+    from deepinterest.training.grpo import _update
+
+    _, vocab, start = small_model
+    ids, mask, items, tokens, token_mask = _candidates(small_model)
+    advantages = np.tile([1.5, -0.5, -0.5, -0.5], (len(items), 1))
+    drift = {}
+    for lr in (1e-3, 1e-2):
+        model = copy.deepcopy(start)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        rl = load_config(None, [f"rl.lr={lr}", "rl.beta=0.04"]).rl
+        for _ in range(3):
+            _update(model, start, optimizer, ids, mask, vocab, items, advantages, rl)
+        drift[lr] = _kl(model, start, ids, mask, tokens, token_mask, 4)
+    assert 0.0 < drift[1e-3] < drift[1e-2]
+
+
+def test_the_kept_policy_holds_the_best_steps_weights(small_model, tmp_path):
+    dataset, vocab, model = small_model
+    config = load_config(None, ["rl.steps=3", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=1", "rl.lr=0.01",
+                                "rl.inject_target=true", "sft.max_items=5"])
+    scores, snapshots = iter([0.1, 0.05, 0.3, 0.2]), []
+
+    def validate(policy):
+        snapshots.append({k: v.detach().clone() for k, v in policy.state_dict().items()})
+        return next(scores)
+
+    policy, log = train_grpo(model, vocab, dataset.train_sequences[:50], config, validate, tmp_path, progress=False)
+    assert log["best_step"] == 2
+    kept = policy.state_dict()
+    assert all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
+    assert not all(torch.equal(kept[k], snapshots[3][k]) for k in kept)  # the last step moved on, and was not kept

@@ -27,7 +27,7 @@ from deepinterest.data.io import write_json
 from deepinterest.model.constrained import NEG_INF, SIDVocabulary, beam_search_for
 from deepinterest.model.causal_lm import plain_model
 from deepinterest.training.checkpoint import load_weights, save_weights
-from deepinterest.training.reward import COMPONENTS, group_advantages, interest_aware_reward
+from deepinterest.training.reward import COMPONENTS, group_advantages, interest_aware_reward, k3_kl
 
 
 def rl_examples(train_sequences: list[list[int]]) -> list[tuple[list[int], int]]:
@@ -279,7 +279,7 @@ def _update(model, reference, optimizer, input_ids, attention_mask, vocab, items
         logp = sequence_logprobs(model, input_ids, attention_mask, tokens, group)
         ratio = torch.exp(logp - (logp.detach() if old is None else old))
         objective = torch.minimum(ratio * advantage, ratio.clamp(1 - rl.clip, 1 + rl.clip) * advantage)
-        kl = torch.exp(ref - logp) - (ref - logp) - 1 if ref is not None else torch.zeros_like(logp)
+        kl = k3_kl(logp, ref) if ref is not None else torch.zeros_like(logp)
         per_token = (-objective + rl.beta * kl) * mask
         loss = (per_token.sum(1) / mask.sum(1).clamp(min=1)).mean()
         optimizer.zero_grad(set_to_none=True)

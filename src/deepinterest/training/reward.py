@@ -61,7 +61,10 @@ def group_advantages(rewards: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray
     return np.where(flat[:, None], 0.0, (rewards - mean) / (std + eps)), flat
 
 
-def k3_kl(logp: np.ndarray | float, ref_logp: np.ndarray | float):
-    """Schulman's k3 estimator of KL(policy || reference), per token: exp(d) - d - 1 with d = ref - logp."""
-    d = np.asarray(ref_logp) - np.asarray(logp)
-    return np.exp(d) - d - 1.0
+def k3_kl(logp, ref_logp):
+    """Schulman's k3 estimator of KL(policy || reference), per token: exp(d) - d - 1 with d = ref - logp.
+
+    Numbers, NumPy arrays or torch tensors (the GRPO trainer's, with gradients): one implementation for both.
+    """
+    d = ref_logp - logp if hasattr(ref_logp, "exp") else np.asarray(ref_logp) - np.asarray(logp)
+    return (d.exp() if hasattr(d, "exp") else np.exp(d)) - d - 1.0
