@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,9 +25,8 @@ def serving(run: Path, *overrides: str, log: Path | None = None, timeout_s: floa
             env: dict[str, str] | None = None) -> Iterator[str]:
     """The base URL of `deepinterest serve RUN --set serve.KEY=VALUE ...` on 127.0.0.1, until the block ends."""
     port = free_port()
-    command = [shutil.which("deepinterest") or sys.executable, *([] if shutil.which("deepinterest") else
-                                                                  ["-m", "deepinterest.cli.main"]),
-               "serve", str(run), "--port", str(port), *(a for o in overrides for a in ("--set", o))]
+    command = [sys.executable, "-m", "deepinterest", "serve", str(run), "--port", str(port),
+               *(a for o in overrides for a in ("--set", o))]
     output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
