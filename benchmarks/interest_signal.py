@@ -9,6 +9,8 @@ SIDs, interests in the SIDs and in SFT, RLDI):
 - informative: behavioural interests (`deepinterest behaviour-interests`: clusters of items bought together in
   the training split, named by their titles), read as an interests file (configs/office-behaviour.yaml);
 - shuffled: the same phrases handed to random items, the negative control (configs/office-behaviour-shuffled.yaml).
+With --ablations, the informative interests enter one integration point at a time: in the SIDs only, in SFT
+only, and in SFT without the interests_to_sid task (codes in the stream, no code -> SID streams).
 Each row's test and valid NDCG@10, and the paired bootstrap (2,000 resamples of the test users) against none.
 Expected: informative above none with an interval above zero; shuffled not.
 
@@ -35,9 +37,12 @@ ROWS = {"none": ("configs/office-decoder.yaml", ["pipeline.interests=false"]),
         "shuffled": ("configs/office-behaviour-shuffled.yaml", [])}
 # --ablations: where the informative interests' signal is kept or lost, one integration point at a time.
 ABLATIONS = {"informative-sid-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sft=false"]),
-             "informative-sft-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sid=false"])}
+             "informative-sft-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sid=false"]),
+             "informative-no-interests-to-sid": ("configs/office-behaviour.yaml",
+                                                 ["sft.interest_tasks=[sid_to_interests,user_interests]"])}
 FOLDERS = {"none": "office-decoder-none", "informative": "office-behaviour", "shuffled": "office-behaviour-shuffled",
-           "informative-sid-only": "office-behaviour-sid-only", "informative-sft-only": "office-behaviour-sft-only"}
+           "informative-sid-only": "office-behaviour-sid-only", "informative-sft-only": "office-behaviour-sft-only",
+           "informative-no-interests-to-sid": "office-behaviour-no-i2s"}
 
 
 def deepinterest(*args: str) -> None:
