@@ -42,10 +42,13 @@ ROWS = {"none": ("configs/office-decoder.yaml", ["pipeline.interests=false"]),
 ABLATIONS = {"informative-sid-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sft=false", ALL_TASKS]),
              "informative-sft-only": ("configs/office-behaviour.yaml", ["pipeline.interests_in_sid=false", ALL_TASKS]),
              "informative-no-interests-to-sid": ("configs/office-behaviour.yaml",
-                                                 ["sft.interest_tasks=[sid_to_interests,user_interests]"])}
+                                                 ["sft.interest_tasks=[sid_to_interests,user_interests]"]),
+             "informative-sft-only-no-interests-to-sid": ("configs/office-behaviour.yaml", [
+                 "pipeline.interests_in_sid=false", "sft.interest_tasks=[sid_to_interests,user_interests]"])}
 FOLDERS = {"none": "office-decoder-none", "informative": "office-behaviour", "shuffled": "office-behaviour-shuffled",
            "informative-sid-only": "office-behaviour-sid-only", "informative-sft-only": "office-behaviour-sft-only",
-           "informative-no-interests-to-sid": "office-behaviour-no-i2s"}
+           "informative-no-interests-to-sid": "office-behaviour-no-i2s",
+           "informative-sft-only-no-interests-to-sid": "office-behaviour-sft-only-no-i2s"}
 
 
 def deepinterest(*args: str) -> None:
