@@ -90,7 +90,8 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     check_output_folder(out, (data,))
     limit = limit or mining.limit
     # Interests from files first: a malformed file stops the stage before any LLM is asked.
-    imported = [read_interest_file(source, dataset.item_ids, mining) for source in mining.backends if source.kind == "file"]
+    files = [source for source in mining.backends if source.kind == "file"]
+    imported = [read_interest_file(source, dataset.item_ids, mining) for source in files]
     llms = mining.model_copy(update={"backends": [b for b in mining.backends if b.kind != "file"]})
     jobs, image_stats, tallies, raw = [], {}, {}, pl.DataFrame(schema=RAW_SCHEMA)
     if llms.backends:
@@ -113,7 +114,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
                 stage / "user_interests.parquet")
         summary = _summary(dataset, jobs, tallies, items, image_stats, time.perf_counter() - started)
         summary["imported"] = {source.name: report for source, (_, report) in
-                               zip([b for b in mining.backends if b.kind == "file"], imported)}
+                               zip(files, imported)}
         write_json(stage / "summary.json", summary)
     return summary
 

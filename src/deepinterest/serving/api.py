@@ -126,7 +126,7 @@ def create_app(service: Service) -> FastAPI:
                                                       "requests": service.batcher.requests}}
 
     async def answer(user: int | None, history: list[int], k: int, exclude_history: bool, explain: bool = True):
-        # Built as plain JSON, not validated again through the response model: it is the hot path.
+        # service.recommend checks k. Built as plain JSON, not validated again through the response model: it is the hot path.
         items = await service.recommend(history, k, exclude_history, explain)
         return JSONResponse({"user": user, "history": [run.brief(i) for i in history], "recommendations": items})
 
@@ -136,10 +136,10 @@ def create_app(service: Service) -> FastAPI:
         user = None
         if body.user is not None or body.raw_user is not None:
             user = service.user_id(body.user) if body.user is not None else service.raw_user_id(body.raw_user)
-            history = run.sequences[user][-service.settings.max_history:]
+            history = service.user_history(user)
         else:
             history = service.history(body.items, body.raw_items)
-        return await answer(user, history, service.check_k(body.k), body.exclude_history, body.explain)
+        return await answer(user, history, body.k, body.exclude_history, body.explain)
 
     def _user(user: int) -> dict:
         info = run.user(user)
@@ -159,7 +159,7 @@ def create_app(service: Service) -> FastAPI:
     async def user_recommendations(user: int, k: int = Query(10, ge=1), exclude_history: bool = False):
         """The same as POST /recommend with {"user": USER}, for a quick look from a browser or curl."""
         user = service.user_id(user, status=404)
-        return await answer(user, run.sequences[user][-service.settings.max_history:], service.check_k(k), exclude_history)
+        return await answer(user, service.user_history(user), k, exclude_history)
 
     @app.get("/users/{user}", response_model=UserInfo, responses=ERRORS, tags=["look-up"])
     async def user_info(user: int):

@@ -108,9 +108,6 @@ class ServedRun:
 
     # --- look-ups -------------------------------------------------------------------------
 
-    def sid(self, item: int) -> str:
-        return self.catalog.sid_string(item)
-
     def trie_path(self, item: int) -> list[dict]:
         """The item's SID level by level: the token and how many catalog items share the prefix so far."""
         code = self.catalog.codes[item].tolist()
@@ -131,9 +128,9 @@ class ServedRun:
     def item(self, item: int) -> dict:
         raw = self.item_ids[item]
         interests = self.interests.get(raw, []) if self.interests is not None else []
-        return {"item": item, "raw_id": raw, "title": self.titles[item],
+        return {**self.brief(item),
                 **{f: (trim_text(v[item], 600) if f == "description" and v[item] else v[item]) for f, v in self.fields.items()},
-                "sid": self.sid(item), "trie_path": self.trie_path(item), "siblings": self.siblings(item),
+                "trie_path": self.trie_path(item), "siblings": self.siblings(item),
                 "interests": interests, "q": self.quality.get(raw) if self.quality is not None else None}
 
     def brief(self, item: int) -> dict:

@@ -39,10 +39,13 @@ def _int_or_none(text: str) -> int | None:
 
 
 def _k(service: Service, text: str | None) -> int:
-    value = _int_or_none(text) if text is not None else 10
+    """The page's `k`: 10 (at most the beam width) when absent, else a whole number in range."""
+    if text is None:
+        return min(10, service.run.beams)
+    value = _int_or_none(text)
     if value is None:
         raise BadInput("k", f"{text[:20]!r} is not a whole number")
-    return service.check_k(min(value, service.run.beams) if text is None else value)
+    return service.check_k(value)
 
 
 def add_pages(app: FastAPI, service: Service) -> None:
@@ -57,9 +60,8 @@ def add_pages(app: FastAPI, service: Service) -> None:
         recs = await service.recommend(history, k, exclude)
         for rec in recs:
             rec["probability"] = math.exp(rec["score"])
-        shown = history[-service.settings.max_history:]
         return render(request, "recommendations.html", heading=heading, raw_id=raw_id, keep=keep, k=k, exclude=exclude,
-                      beams=run.beams, max_items=run.max_items, history=[run.brief(i) for i in shown],
+                      beams=run.beams, max_items=run.max_items, history=[run.brief(i) for i in history],
                       recommendations=recs)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -89,7 +91,7 @@ def add_pages(app: FastAPI, service: Service) -> None:
         if number is None:
             raise BadInput("user", f"{user[:40]!r} is not a dataset user id", 404)
         index = service.user_id(number, status=404)
-        return await recommendations(request, f"User {index}", run.sequences[index], run.user_ids[index], {})
+        return await recommendations(request, f"User {index}", service.user_history(index), run.user_ids[index], {})
 
     @app.get("/ui/history", response_class=HTMLResponse, include_in_schema=False)
     async def history_page(request: Request, items: str = ""):

@@ -24,25 +24,33 @@ class Service:
 
     # --- ids ------------------------------------------------------------------------------
 
-    def item_id(self, value: int, field: str = "item", status: int = 422) -> int:
-        if not 0 <= value < len(self.run.item_ids):
-            raise BadInput(field, f"no item {value} (dataset ids are 0..{len(self.run.item_ids) - 1})", status)
+    @staticmethod
+    def _dataset_id(value: int, ids: list[str], kind: str, field: str, status: int) -> int:
+        if not 0 <= value < len(ids):
+            raise BadInput(field, f"no {kind} {value} (dataset ids are 0..{len(ids) - 1})", status)
         return value
+
+    @staticmethod
+    def _raw_id(value: str, index: dict[str, int], kind: str, field: str, status: int) -> int:
+        if value not in index:
+            raise BadInput(field, f"no {kind} with raw id {value[:80]!r}", status)
+        return index[value]
+
+    def item_id(self, value: int, field: str = "item", status: int = 422) -> int:
+        return self._dataset_id(value, self.run.item_ids, "item", field, status)
 
     def raw_item_id(self, value: str, field: str = "raw_item", status: int = 422) -> int:
-        if value not in self.run.item_index:
-            raise BadInput(field, f"no item with raw id {value[:80]!r}", status)
-        return self.run.item_index[value]
+        return self._raw_id(value, self.run.item_index, "item", field, status)
 
     def user_id(self, value: int, field: str = "user", status: int = 422) -> int:
-        if not 0 <= value < len(self.run.user_ids):
-            raise BadInput(field, f"no user {value} (dataset ids are 0..{len(self.run.user_ids) - 1})", status)
-        return value
+        return self._dataset_id(value, self.run.user_ids, "user", field, status)
 
     def raw_user_id(self, value: str, field: str = "raw_user", status: int = 422) -> int:
-        if value not in self.run.user_index:
-            raise BadInput(field, f"no user with raw id {value[:80]!r}", status)
-        return self.run.user_index[value]
+        return self._raw_id(value, self.run.user_index, "user", field, status)
+
+    def user_history(self, user: int) -> list[int]:
+        """A known user's history: their whole sequence, its last serve.max_history items."""
+        return self.run.sequences[user][-self.settings.max_history:]
 
     def history(self, items: list[int] | None = None, raw_items: list[str] | None = None) -> list[int]:
         field, values = ("items", items) if items is not None else ("raw_items", raw_items)
