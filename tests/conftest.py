@@ -25,12 +25,39 @@ def office(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_embedding_cache(tmp_path_factory):
-    """Tests never read or write the user's embedding cache."""
+def private_embedding_cache(tmp_path_factory, request):
+    """Tests never read or write the user's embedding cache; their own outlives the session.
+
+    Embedding all of Office takes minutes, so the session starts from the vectors earlier sessions kept in
+    pytest's cache folder (.pytest_cache, ignored by git: a clean clone starts empty) and hands back what it
+    added. The copy is whole SQLite files, each written aside and renamed, so concurrent sessions never
+    see half of one.
+    """
     import os
 
-    os.environ["DEEPINTEREST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    cache = tmp_path_factory.mktemp("cache")
+    kept = request.config.cache.mkdir("deepinterest-embeddings") / "embeddings.sqlite"
+    if kept.exists():
+        copy_sqlite(kept, cache / "embeddings.sqlite")
+    os.environ["DEEPINTEREST_CACHE"] = str(cache)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    yield
+    if (cache / "embeddings.sqlite").exists():
+        copy_sqlite(cache / "embeddings.sqlite", kept)
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a (WAL) SQLite database, swapped in atomically."""
+    import os
+    import sqlite3
+
+    aside = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    aside.unlink(missing_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(aside) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    os.replace(aside, target)
 
 
 @pytest.fixture(scope="session")

@@ -47,13 +47,13 @@ def test_an_ablation_extends_its_base_and_states_only_what_it_changes(tmp_path):
         load_config(tmp_path / "loop.yaml")
 
 
-def test_shipped_office_ablations_differ_from_the_default_in_one_switch_each():
+def test_shipped_office_ablations_differ_from_the_tiger_row_in_one_switch_each():
     from pathlib import Path
 
     from deepinterest.config import load_config
 
     configs = Path(__file__).parent.parent / "configs"
-    default = load_config(configs / "office.yaml").pipeline.model_dump()
+    default = load_config(configs / "office-tiger.yaml").pipeline.model_dump()
     for name, switch in (("no-interests", "interests"), ("no-rldi", "rldi"), ("sid-only", "interests_in_sft"),
                          ("sft-only", "interests_in_sid")):
         ablation = load_config(configs / f"office-{name}.yaml").pipeline.model_dump()
@@ -65,7 +65,7 @@ def test_an_override_reaches_into_a_list_by_index():
 
     from deepinterest.config import load_config
 
-    office = Path(__file__).parent.parent / "configs" / "office.yaml"
+    office = Path(__file__).parent.parent / "configs" / "office-tiger.yaml"
     config = load_config(office, ["mine.backends.1.max_tokens=200"])
     assert [b.max_tokens for b in config.mine.backends] == [320, 200]
     with pytest.raises(ValueError, match="not an index"):

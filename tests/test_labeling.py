@@ -70,7 +70,11 @@ def test_classifier_learns_a_real_signal_and_reports_held_out_figures():
     labels[:50] = np.nan  # unlabelled rows are scored, never trained on
     probability, report = fit_and_score(features, labels, "logistic", holdout=0.25, threshold=0.5, seed=0)
     assert report["auc"] > 0.9 and report["labels"] == 350 and report["heldout"] == 88
-    assert probability.shape == (400,) and 0.0 <= probability.min() and probability.max() <= 1.0
+    # scored rows, labelled or not, follow the signal: the positives' probabilities sit well above the negatives'
+    assert probability.shape == (400,)
+    truth = features[:, 0] > 0
+    assert probability[truth].mean() > probability[~truth].mean() + 0.4
+    assert probability[:50][truth[:50]].mean() > probability[:50][~truth[:50]].mean() + 0.4  # the unlabelled too
     with pytest.raises(ValueError, match="of each kind"):
         fit_and_score(features, np.ones(400, dtype=np.float32), "logistic", 0.25, 0.5, 0)
 

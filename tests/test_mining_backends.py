@@ -22,11 +22,16 @@ ANSWER = {"analysis": "a pen", "interests": [{"interest": "neat handwritten note
 
 
 class ScriptedServer(LocalServer):
-    """An OpenAI-style endpoint that fails the first `failures` requests with 503, recording every request."""
+    """An OpenAI-style endpoint that fails the first `failures` requests with 503, recording every request.
 
-    def __init__(self, failures: int = 0, delay: float = 0.0):
+    With `hold`, each request is answered only once `hold` requests are in flight together: a client that
+    keeps `hold` in flight proceeds at once, one that keeps fewer stalls (5 s a request) and fails the test.
+    """
+
+    def __init__(self, failures: int = 0, delay: float = 0.0, hold: int = 0):
         self.failures, self.delay, self.requests, self.in_flight, self.most_in_flight = failures, delay, [], 0, 0
-        self.lock = threading.Lock()
+        self.hold, self.arrived = hold, 0
+        self.lock = threading.Condition()
         owner = self
 
         class Handler(JSONHandler):
@@ -37,6 +42,11 @@ class ScriptedServer(LocalServer):
                     failing = len(owner.requests) <= owner.failures
                     owner.in_flight += 1
                     owner.most_in_flight = max(owner.most_in_flight, owner.in_flight)
+                    owner.arrived += 1
+                    owner.lock.notify_all()
+                    # the requests of one round (the first `hold`, the next `hold`, ...) leave together
+                    round_full = -(-owner.arrived // owner.hold) * owner.hold if owner.hold else 0
+                    owner.lock.wait_for(lambda: owner.arrived >= round_full, timeout=5)
                 time.sleep(owner.delay)
                 with owner.lock:
                     owner.in_flight -= 1
@@ -80,8 +90,11 @@ def test_http_backend_gives_up_with_a_clear_error():
 
 
 def test_http_backend_bounds_requests_in_flight():
-    with ScriptedServer(delay=0.2) as server:
-        completions = asyncio.run(ask(backend_config(server.url, max_concurrency=2), calls=6))
+    # Rounds of two: the server answers a pair only once both are in flight, so reaching two never depends on
+    # timing (one at a time would stall and fail); a client that sent more would have them in flight beside a
+    # held pair, and most_in_flight would count them.
+    with ScriptedServer(hold=2) as server:
+        completions = asyncio.run(ask(backend_config(server.url, max_concurrency=2, timeout=60), calls=6))
     assert len(completions) == 6 and server.most_in_flight == 2
 
 

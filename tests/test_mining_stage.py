@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import polars as pl
 from pathlib import Path
@@ -48,21 +47,44 @@ def stored_calls(store):
             return 0
 
 
+# `deepinterest mine`, whose store stops after its second stored call (the real write done), says so and
+# waits on stdin: the test's SIGKILL lands mid-run at a known point, not after a lucky poll.
+PAUSING_MINER = """
+import sys
+from deepinterest.mining.store import MiningStore
+
+real_put, stored = MiningStore.put, []
+
+def put(self, record, interests):
+    real_put(self, record, interests)
+    stored.append(record.key)
+    if len(stored) == 2:
+        print("stored 2", flush=True)
+        sys.stdin.readline()
+
+MiningStore.put = put
+from deepinterest.cli.main import app
+app(sys.argv[1:])
+"""
+
+
 def test_killed_miner_resumes_to_the_uninterrupted_result(office, tmp_path):
     whole = subprocess.run(mine_command(office, mining_config(tmp_path, "whole"), tmp_path / "whole"),
                            capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     config, store = mining_config(tmp_path, "killed"), tmp_path / "killed.sqlite"
-    process = subprocess.Popen(mine_command(office, config, tmp_path / "resumed"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while stored_calls(store) < 2 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
+    command = [sys.executable, "-c", PAUSING_MINER, *mine_command(office, config, tmp_path / "resumed")[3:]]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    said = next((line for line in process.stdout if line.strip() == "stored 2"), None)  # blocks until it pauses
+    assert said, "the miner ended before its second call"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    process.stdin.close()
+    process.stdout.close()
     done_before = stored_calls(store)
-    assert 2 <= done_before < ITEMS, "the kill must land mid-run"
+    assert done_before == 2, "the kill lands after the second stored call"
     assert not (tmp_path / "resumed").exists()  # the output folder appears only when a run finishes
 
     resumed = subprocess.run(mine_command(office, config, tmp_path / "resumed"), capture_output=True, text=True,

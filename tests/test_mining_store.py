@@ -13,16 +13,28 @@ import threading
 from deepinterest.mining.parse import Interest
 from deepinterest.mining.store import CallRecord, MiningStore, call_key
 
-RECORDS = 3000  # enough that the kill lands while the writer is busy writing
+RECORDS = 3000
+PAUSE_AT = RECORDS // 10
 
-# Writes RECORDS calls with (i % 5) + 1 interests each, skipping those already done, and reports progress
-# on stdout so the test can kill it mid-run.
+# Writes RECORDS calls with (i % 5) + 1 interests each, skipping those already done, and prints each one done.
+# With "pause", a SQLite progress handler stops it inside the transaction of call PAUSE_AT (while its rows are
+# being written), says "inside" and waits on stdin: the test's SIGKILL lands there, never at a lucky moment.
 WRITER = textwrap.dedent(f"""
     import sys
     from deepinterest.mining.parse import Interest
     from deepinterest.mining.store import CallRecord, MiningStore, call_key
 
     store = MiningStore(sys.argv[1])
+    now = {{"i": -1}}
+
+    def pause():
+        if now["i"] == {PAUSE_AT} and store.db.in_transaction:
+            print("inside", flush=True)
+            sys.stdin.readline()
+        return 0
+
+    if sys.argv[2:] == ["pause"]:
+        store.db.set_progress_handler(pause, 20)
     keys = [call_key("openai", "qwen", "item_v1", f"item {{i}}") for i in range({RECORDS})]
     done = store.done_keys(keys)
     for i, key in enumerate(keys):
@@ -30,6 +42,7 @@ WRITER = textwrap.dedent(f"""
             continue
         record = CallRecord(key, "openai", "qwen", "item_v1", f"I{{i}}", "item", raw_text="{{}}", prompt_tokens=100,
                             completion_tokens=i)
+        now["i"] = i
         store.put(record, [Interest(f"interest {{i}}.{{n}}", 0.5, "why") for n in range(i % 5 + 1)])
         print(i, flush=True)
 """)
@@ -107,16 +120,17 @@ def check_consistent(path) -> int:
 def test_killed_writer_leaves_a_consistent_store_and_resumes(tmp_path):
     path = tmp_path / "mining.sqlite"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=env)
-    for _ in range(RECORDS // 10):  # let it get under way, then kill it without warning
-        writer.stdout.readline()
-    os.kill(writer.pid, signal.SIGKILL)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "pause"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    lines = [line.strip() for line in iter(writer.stdout.readline, "inside\n")]  # blocks until the writer is inside
+    os.kill(writer.pid, signal.SIGKILL)  # without warning, in the middle of a transaction
     writer.wait()
-    writer.stdout.close()
-    assert writer.returncode == -signal.SIGKILL
+    for stream in (writer.stdin, writer.stdout):
+        stream.close()
+    assert writer.returncode == -signal.SIGKILL and lines == [str(i) for i in range(PAUSE_AT)]
 
     written = check_consistent(path)
-    assert RECORDS // 10 <= written < RECORDS
+    assert written == PAUSE_AT  # every finished call, and nothing of the one cut off
 
     resumed = subprocess.run([sys.executable, "-c", WRITER, str(path)], capture_output=True, text=True, check=True)
     assert len(resumed.stdout.split()) == RECORDS - written  # only the missing calls were made again

@@ -90,16 +90,17 @@ def test_global_split_needs_timestamps(office, tmp_path):
 
 
 def test_kcore_and_consecutive_repeats(tmp_path):
-    # u3 has 2 events -> dropped at k=3; then item z (only u3's) goes too. u1 repeats b twice in a row.
-    rows = [("u1", "a"), ("u1", "b"), ("u1", "b"), ("u1", "c"), ("u2", "a"), ("u2", "b"), ("u2", "c"),
+    # u3 has 2 events -> dropped at k=3; then item z (only u3's) goes too. u1 repeats b twice in a row, and
+    # comes back to a (so that a training example is left after dedup: an import with none is refused).
+    rows = [("u1", "a"), ("u1", "b"), ("u1", "b"), ("u1", "c"), ("u1", "a"), ("u2", "a"), ("u2", "b"), ("u2", "c"),
             ("u3", "z"), ("u3", "a"), ("u4", "a"), ("u4", "c"), ("u4", "b")]
     pl.DataFrame(rows, schema=["user", "item"], orient="row").write_csv(tmp_path / "interactions.csv")
     kept = prepare(DataConfig(format="csv", path=tmp_path, kcore=3), tmp_path / "a")
-    assert (kept["users"], kept["items"], kept["interactions"]) == (3, 3, 10)
+    assert (kept["users"], kept["items"], kept["interactions"]) == (3, 3, 11)
     dedup = prepare(DataConfig(format="csv", path=tmp_path, kcore=3, dedup_consecutive=True), tmp_path / "b")
-    assert dedup["interactions"] == 9
+    assert dedup["interactions"] == 10
     seq = PreparedDataset(tmp_path / "b").sequences.filter(pl.col("user") == "u1")["items"][0].to_list()
-    assert len(seq) == 3
+    assert len(seq) == 4
 
 
 def test_a_crash_leaves_no_artifact_and_keeps_the_old_one(office, tmp_path, monkeypatch):

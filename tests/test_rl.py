@@ -55,15 +55,19 @@ def test_k3_is_zero_at_equal_policies_and_positive_otherwise():
     assert k3_kl(-1.0, -2.0) == pytest.approx(math.exp(-1) + 1 - 1) and k3_kl(-2.0, -1.0) > 0
 
 
-@pytest.fixture(scope="module", params=["tiger", "decoder"])
-def small_model(office, office_sid, request):
-    """A small untrained model of each from-scratch backbone (encoder-decoder and decoder-only paths)."""
+def tiny_model(office, office_sid, *overrides):
+    """(dataset, vocabulary, a tiny untrained model) on Office's SIDs; `overrides` pick the backbone and more."""
     dataset = PreparedDataset(office)
-    config = load_config(None, ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64",
-                                f"sft.backbone={request.param}"])
+    config = load_config(None, ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64", *overrides])
     vocab, _ = build_vocabulary(SIDCatalog.load(office_sid, dataset.item_ids), config.sft)
     torch.manual_seed(0)
     return dataset, vocab, build_model(vocab, config.sft).eval()
+
+
+@pytest.fixture(scope="module", params=["tiger", "decoder"])
+def small_model(office, office_sid, request):
+    """A small untrained model of each from-scratch backbone (encoder-decoder and decoder-only paths)."""
+    return tiny_model(office, office_sid, f"sft.backbone={request.param}")
 
 
 def test_sequence_logprobs_add_up_to_the_beam_search_scores(small_model):

@@ -16,7 +16,8 @@ from deepinterest.config import SFTConfig, load_config
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.evaluation.rankings import metrics_from_rankings
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.training.sft import build_vocabulary, train_sft
+from deepinterest.training.sft import build_vocabulary, next_sid_examples, train_sft
+from deepinterest.training.streams import stream_examples
 
 TINY = ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64", "sft.batch_size=512",
         "sft.eval_every=1", "sft.valid_limit=100"]
@@ -42,6 +43,11 @@ def test_sft_cli_trains_and_ranks_only_catalog_items(backbone, office, office_si
     assert recomputed["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
     log = json.loads((run / "train_log.json").read_text())
     assert len(log["epochs"]) == 1 and log["best_epoch"] == 1
+    # Training positions only: no valid or test target is learnt (a split leak adds examples, or stream windows).
+    dataset, sft = PreparedDataset(office), load_config(None, [*TINY, f"sft.backbone={backbone}"]).sft
+    vocab, _ = build_vocabulary(SIDCatalog.load(office_sid, dataset.item_ids), sft)
+    made = next_sid_examples if backbone == "tiger" else stream_examples
+    assert log["settings"]["examples"] == len(made(dataset.train_sequences, vocab, sft.max_items))
     assert (run / "checkpoint" / "trainer_state.json").exists()
 
     # `evaluate --run` reloads the saved weights and reproduces the rankings exactly.

@@ -12,7 +12,8 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.prepare import prepare
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.tokenizer.fusion import fuse
-from deepinterest.data.item_text import interest_texts
+from deepinterest.data.embedding import model_id
+from deepinterest.data.item_text import interest_texts, item_texts
 from deepinterest.tokenizer.stage import NonFiniteEmbeddingError, check_finite, tokenize
 
 from embedding_server import EmbeddingServer
@@ -37,7 +38,11 @@ def test_office_catalog_is_one_to_one_with_its_health_figures(office, tmp_path, 
     assert summary["codebook_usage"][0] > 0.5
     assert all(1 <= p <= size for p in summary["perplexity"])
     assert (tmp_path / method / "code_usage.png").read_bytes()[:4] == b"\x89PNG"
-    assert summary["seconds"] > 0 and summary["embedding"]["dim"] == 384
+    # Every distinct item text embedded once, from the cache or afresh, by the configured model.
+    texts = set(item_texts(data, config.tokenizer.text))
+    embedding = summary["embedding"]
+    assert embedding["computed"] + embedding["cache_hits"] == len(texts) > 2000 and embedding["dim"] == 384
+    assert embedding["model"] == model_id(config.tokenizer.embedding)
     assert json.loads((tmp_path / method / "summary.json").read_text())["max_bucket"] == summary["max_bucket"]
 
 

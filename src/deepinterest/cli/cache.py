@@ -26,10 +26,11 @@ def _store(path: Path | None):
 
 @app.command("export")
 def export(out: Path = typer.Argument(..., help="file to write (gzipped JSON lines, .jsonl.gz)"),
-           store: Path = StoreOption) -> None:
+           store: Path = StoreOption,
+           backend: list[str] = typer.Option(None, "--backend", "-b", help="only this backend's calls (repeatable)")) -> None:
     """Write every finished call of the store with its interests (failed calls are left out)."""
     with user_errors(), _store(store) as db:
-        count = db.export(out)
+        count = db.export(out, backends=backend or None)
     console.print(f"{count} calls -> {out}")
 
 
@@ -37,6 +38,10 @@ def export(out: Path = typer.Argument(..., help="file to write (gzipped JSON lin
 def import_(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a file written by `cache export`"),
             store: Path = StoreOption) -> None:
     """Add the file's calls that the store lacks; calls already stored are kept."""
-    with user_errors(), _store(store) as db:
-        added, present = db.import_(file)
+    from deepinterest.mining.store import read_export
+
+    with user_errors():
+        calls = read_export(file)  # the whole file is checked before the store is opened (or created)
+        with _store(store) as db:
+            added, present = db.add(calls)
     console.print(f"{added} calls added, {present} already stored")

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from deepinterest.config import ExperimentConfig, load_config
@@ -32,7 +33,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (DataFormatError, UnknownFormatError, FileNotFoundError, ValidationError, ValueError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

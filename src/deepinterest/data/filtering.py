@@ -10,6 +10,16 @@ def chronological(interactions: pl.DataFrame) -> pl.DataFrame:
     return interactions.sort(["user", "timestamp", "order"], nulls_last=False, maintain_order=True)
 
 
+def drop_duplicate_rows(interactions: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The same user, item and timestamp on several rows is one interaction logged twice: the first row is
+    kept (docs/data.md). Rows without a timestamp are left alone: only their order says when they happened.
+    Returns the frame and the number of rows dropped."""
+    timed = pl.col("timestamp").is_not_null()
+    repeat = timed & pl.struct("user", "item", "timestamp").is_duplicated() & ~pl.struct("user", "item", "timestamp").is_first_distinct()
+    kept = interactions.filter(~repeat)
+    return kept, interactions.height - kept.height
+
+
 def drop_consecutive_repeats(interactions: pl.DataFrame) -> pl.DataFrame:
     """Drop an event whose item equals the same user's previous item (input must be chronological)."""
     previous = pl.col("item").shift(1).over("user")

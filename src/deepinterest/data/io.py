@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _process_umask() -> int:
+    """The umask, read once (setting it back at once): files we write get the mode a plain open() would."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _process_umask()
+FILE_MODE, DIR_MODE = 0o666 & ~UMASK, 0o777 & ~UMASK  # mkstemp/mkdtemp would leave 0600/0700 behind
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling path to write; rename it onto `path` only if the block succeeds."""
@@ -19,8 +30,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, FILE_MODE)  # summary.json like its siblings, not mkstemp's private 0600
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)  # again: some writers (safetensors) replace the file with a private one
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -86,9 +99,13 @@ def atomic_dir(path: Path, inputs: tuple[Path | str | None, ...] = ()) -> Iterat
     check_output_folder(path, inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(stage, DIR_MODE)
     try:
         yield stage
         (stage / MARKER).write_text("written by deepinterest; the folder is replaced whole when rewritten\n")
+        for file in stage.rglob("*"):  # one mode for every file: safetensors writes private (0600) ones
+            if file.is_file() and not file.is_symlink():
+                os.chmod(file, FILE_MODE)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -11,7 +11,13 @@ from deepinterest import __version__
 from deepinterest.config import DataConfig
 from deepinterest.data import registry
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.filtering import chronological, drop_consecutive_repeats, kcore, most_popular_items
+from deepinterest.data.filtering import (
+    chronological,
+    drop_consecutive_repeats,
+    drop_duplicate_rows,
+    kcore,
+    most_popular_items,
+)
 from deepinterest.data.formats import get_format
 from deepinterest.data.io import atomic_dir, check_output_folder, write_json
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS
@@ -33,7 +39,7 @@ def prepare(config: DataConfig, out: Path) -> dict:
     if raw.interactions.height == 0:
         raise DataFormatError(path, "no interactions found")
 
-    events = chronological(raw.interactions)
+    events, duplicates = drop_duplicate_rows(chronological(raw.interactions))
     if config.dedup_consecutive:
         events = drop_consecutive_repeats(events)
     if config.top_items is not None:
@@ -67,6 +73,10 @@ def prepare(config: DataConfig, out: Path) -> dict:
         .sort("item_idx")
     )
     summary = _summary(config, path, format_name, events, items, sequences, split)
+    if summary["train_examples"] == 0:  # nothing to train on: every later stage would fail or learn nothing
+        raise DataFormatError(path, f"no training examples left ({summary['users']} users, {summary['items']} items "
+                                    f"after {config.kcore}-core filtering): no user's training part has 2 interactions")
+    summary["duplicate_rows_dropped"] = duplicates
     with atomic_dir(out, (path,)) as stage:
         items.write_parquet(stage / "items.parquet")
         events.select("user", "item", "user_idx", "item_idx", "timestamp").write_parquet(stage / "interactions.parquet")

@@ -25,15 +25,13 @@ from deepinterest.training.sft import build_vocabulary, load_trained_model, trai
 
 @dataclass
 class GenerativeRanker:
-    """Ranks by trie-constrained beam search (encoder-decoder or decoder-only, as the model is); counts outputs
-    that are not catalog items."""
+    """Ranks by trie-constrained beam search (encoder-decoder or decoder-only, as the model is); an output that
+    is not a catalog item is -1, which the harness counts in invalid_rate."""
 
     model: torch.nn.Module
     vocab: SIDVocabulary
     beams: int
     max_items: int
-    outputs: int = 0
-    invalid: int = 0
     search: TrieSearch = field(init=False)
 
     def __post_init__(self):
@@ -46,14 +44,7 @@ class GenerativeRanker:
             raise ValueError(f"beam width {self.beams} is below K={k}; raise sft.beams")
         self.model.eval()
         items, _ = self.search.rank(self.model, [self.vocab.history_tokens(h, self.max_items) for h in histories], self.beams)
-        top = items[:, :k].cpu().numpy()
-        self.outputs += top.size
-        self.invalid += int((top < 0).sum())
-        return top
-
-    @property
-    def invalid_rate(self) -> float:
-        return self.invalid / self.outputs if self.outputs else 0.0
+        return items[:, :k].cpu().numpy()
 
 
 def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> dict | None:
@@ -110,7 +101,7 @@ def trained_catalog(run: Path, info: dict, dataset: PreparedDataset, sid: Path |
 
 
 def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | None = None) -> dict:
-    """`deepinterest evaluate --run DIR`: metrics.json and rankings.jsonl of a trained model's folder."""
+    """`deepinterest evaluate --run DIR`: metrics.json, rankings.jsonl and valid_rankings.jsonl of a trained model's folder."""
     run = Path(run)
     info = read_json(run / "run.json")
     config = ExperimentConfig.model_validate(info["config"])
@@ -124,9 +115,7 @@ def evaluate_run(run: Path, *, progress: bool = True, model: torch.nn.Module | N
     valid = evaluator.run(ranker, "valid", progress=progress)
     test = evaluator.run(ranker, "test", progress=progress)
     results = {"valid": valid.metrics, "test": test.metrics}
-    for split in results.values():
-        split["invalid_rate"] = ranker.invalid_rate
-    evaluator.write(run, results, test)
+    evaluator.write(run, results, test, valid)
     info["eval_seconds"] = round(time.perf_counter() - started, 2)
     write_json(run / "run.json", info)
     return results

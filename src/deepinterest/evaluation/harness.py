@@ -32,7 +32,7 @@ BEYOND_ACCURACY_K = 10
 
 class Ranker(Protocol):
     def rank(self, users: np.ndarray, histories: list[list[int]], k: int) -> np.ndarray:
-        """Top-k item indices for each example, best first (shape: examples x k)."""
+        """Top-k item indices for each example, best first (shape: examples x k); -1 marks an invalid output."""
 
 
 @dataclass
@@ -85,6 +85,10 @@ class Evaluator:
         self.dataset = dataset
         self.config = config or EvalConfig()
         self.k = max(max(self.config.ks), BEYOND_ACCURACY_K)
+        if dataset.n_items < self.k:  # refused here, before any training, not by topk after it
+            where = getattr(dataset, "folder", "the dataset")
+            raise ValueError(f"{where}: the catalog has {dataset.n_items} items, fewer than K={self.k} "
+                             f"(the largest of eval.ks={list(self.config.ks)} and {BEYOND_ACCURACY_K}): import more items")
         self._item_vectors = None
 
     def run(self, ranker: Ranker, split: str, *, progress: bool = True, limit: int | None = None) -> SplitResult:
@@ -101,8 +105,8 @@ class Evaluator:
                     raise ValueError(f"ranker returned shape {out.shape}, expected {(stop - start, self.k)}")
                 ranked[start:stop] = out
                 bar.advance(task, stop - start)
-        if (ranked < 0).any() or (ranked >= self.dataset.n_items).any():
-            raise ValueError("ranker returned item indices outside the catalog")
+        if (ranked < -1).any() or (ranked >= self.dataset.n_items).any():
+            raise ValueError("ranker returned item indices outside the catalog (only -1 may mark an invalid output)")
         targets = examples.targets[:n]
         return SplitResult(self.metrics(ranked, targets), ranked, examples)
 
@@ -115,6 +119,7 @@ class Evaluator:
             ild = intra_list_diversity(ranked, self.item_vectors, k)
             if ild is not None:
                 out[f"ild@{k}"] = ild
+        out["invalid_rate"] = float((ranked < 0).mean())  # outputs that are no catalog item: misses
         out["examples"] = int(len(targets))
         return out
 
@@ -133,14 +138,18 @@ class Evaluator:
         test = self.run(ranker, "test", progress=progress)
         results = {"valid": valid.metrics, "test": test.metrics}
         if out is not None:
-            self.write(Path(out), results, test)
+            self.write(Path(out), results, test, valid)
         return results
 
-    def write(self, out: Path, results: dict[str, dict], test: SplitResult) -> None:
+    def write(self, out: Path, results: dict[str, dict], test: SplitResult, valid: SplitResult | None = None) -> None:
+        """metrics.json, rankings.jsonl (test) and valid_rankings.jsonl (valid: what selection compares on)."""
         items, users = self.dataset.item_ids, self.dataset.user_ids
-        rows = (
-            {"user": users[u], "target": items[t], "ranked": [items[i] for i in ranked[:20]]}
-            for u, t, ranked in zip(test.examples.users, test.examples.targets, test.ranked)
-        )
-        write_jsonl(out / "rankings.jsonl", rows)
+        for name, split in (("rankings.jsonl", test), ("valid_rankings.jsonl", valid)):
+            if split is None:
+                continue
+            rows = (
+                {"user": users[u], "target": items[t], "ranked": [items[i] if i >= 0 else None for i in ranked[:20]]}
+                for u, t, ranked in zip(split.examples.users, split.examples.targets, split.ranked)
+            )
+            write_jsonl(out / name, rows)
         write_json(out / "metrics.json", results)

@@ -1,6 +1,7 @@
 """Ranking metrics over full rankings. One target per example, so Recall@K = HR@K.
 
-Every function takes `ranked`, an (examples x K) array of item indices, best first.
+Every function takes `ranked`, an (examples x K) array of item indices, best first; -1 marks an
+invalid output (no catalog item): a miss, and left out of coverage, popularity and diversity.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def metrics_at_positions(positions: np.ndarray, width: int, ks: list[int]) -> di
 
 def catalog_coverage(ranked: np.ndarray, n_items: int, k: int) -> float:
     """Share of the catalog that appears in at least one top-K list."""
-    return float(np.unique(ranked[:, :k]).size / n_items)
+    top = ranked[:, :k]
+    return float(np.unique(top[top >= 0]).size / n_items)
 
 
 def popularity_percentile(ranked: np.ndarray, train_counts: np.ndarray, k: int) -> float:
@@ -49,7 +51,8 @@ def popularity_percentile(ranked: np.ndarray, train_counts: np.ndarray, k: int) 
     An item's percentile is the share of items strictly less popular than it in the training part.
     """
     percentile = np.searchsorted(np.sort(train_counts), train_counts, side="left") / max(len(train_counts) - 1, 1)
-    return float(percentile[ranked[:, :k]].mean())
+    top = ranked[:, :k]
+    return float(percentile[top[top >= 0]].mean()) if (top >= 0).any() else 0.0
 
 
 def intra_list_diversity(ranked: np.ndarray, item_vectors: sparse.csr_matrix, k: int) -> float | None:
@@ -59,10 +62,11 @@ def intra_list_diversity(ranked: np.ndarray, item_vectors: sparse.csr_matrix, k:
     Lists with fewer than two items with text are left out; None when no list qualifies.
     """
     top = ranked[:, :k]
+    valid = top >= 0
     has_text = np.asarray(item_vectors.multiply(item_vectors).sum(axis=1)).ravel() > 0
-    n_text = has_text[top].sum(axis=1)
-    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
-    indicator = sparse.csr_matrix((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], item_vectors.shape[0]))
+    n_text = (has_text[np.where(valid, top, 0)] & valid).sum(axis=1)
+    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])[valid.ravel()]
+    indicator = sparse.csr_matrix((np.ones(rows.size), (rows, top[valid])), shape=(top.shape[0], item_vectors.shape[0]))
     summed = indicator @ item_vectors
     squared_norm = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
     pairs = n_text * (n_text - 1)

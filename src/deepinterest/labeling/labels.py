@@ -82,7 +82,10 @@ def judge_labels(pairs: pl.DataFrame, item_text: dict[str, str], config: Experim
     named = {b.name: b for b in config.mine.backends}
     if not named:
         raise ValueError("label.sources has judge but mine.backends is empty")
-    chosen = named.get(label.judge_backend) if label.judge_backend else config.mine.backends[0]
+    asked = [b for b in config.mine.backends if b.kind not in ("file", "behaviour")]  # sources that can answer
+    chosen = named.get(label.judge_backend) if label.judge_backend else (asked[0] if asked else None)
+    if chosen is None and not label.judge_backend:
+        raise ValueError("label.sources has judge but no mine.backends entry is an LLM (file and behaviour sources cannot judge)")
     if chosen is None:
         raise ValueError(f"label.judge_backend {label.judge_backend!r} is not among mine.backends ({', '.join(named)})")
     sample = np.random.default_rng(config.seed).permutation(pairs.height)[: label.judge_pairs]

@@ -66,16 +66,21 @@ def _confidence(value) -> float | None:
     return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
 
 
-def read_interest_file(source: MiningBackendConfig, item_ids: list[str], mining: MiningConfig) -> tuple[pl.DataFrame, dict]:
-    """(raw rows as the LLM backends give them: subject, kind, interest, confidence, rationale, backend; a report)."""
-    path = Path(source.path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no interests file (mine.backends[{source.name}].path)")
+def read_interest_file(source: MiningBackendConfig, item_ids: list[str], mining: MiningConfig,
+                       entries: list[tuple[str, dict | None, str | None]] | None = None) -> tuple[pl.DataFrame, dict]:
+    """(raw rows as the LLM backends give them: subject, kind, interest, confidence, rationale, backend; a report).
+    `entries` are rows made in this run (behavioural interests) instead of the file's, checked the same way."""
+    if entries is None:
+        path = Path(source.path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no interests file (mine.backends[{source.name}].path)")
+        entries = _rows(path)
+    else:
+        path = "behavioural interests of the training split" if source.kind == "behaviour" else source.name
     known = set(item_ids)
     raw_of = dict(enumerate(item_ids))
     generic = {normalise_phrase(p) for p in mining.generic_phrases}
     rows, problems, unknown, rejected, seen = [], [], Counter(), Counter(), set()
-    entries = _rows(path)
     for where, row, why in entries:
         if row is None:
             problems.append(f"{where}: {why}")

@@ -24,8 +24,16 @@ from deepinterest.mining.runner import Job, Tally, run_jobs
 from deepinterest.mining.store import MiningStore
 
 ITEM_COLUMNS = ["item", "interest", "kind", "confidence", "rationale", "models", "support"]
+NOT_LLMS = ("file", "behaviour")  # sources read or computed here, never asked
 KIND_OF_JOB = {"item": "textual", "visual": "visual", "user": "user"}
 RAW_SCHEMA = dict(zip(RAW_COLUMNS, (pl.Utf8, pl.Utf8, pl.Utf8, pl.Float64, pl.Utf8, pl.Utf8)))
+
+
+def behaviour_entries(dataset: PreparedDataset, seed: int) -> list[tuple[str, dict, None]]:
+    """Behavioural interests of this run's training split, as rows of the interests file format."""
+    from deepinterest.mining.behavioural import behavioural_interests
+
+    return [(f"behaviour:{n}", row, None) for n, row in enumerate(behavioural_interests(dataset, seed=seed), 1)]
 
 
 def item_jobs(dataset: PreparedDataset, config: MiningConfig, limit: int | None) -> list[Job]:
@@ -89,10 +97,12 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     dataset = PreparedDataset(data)
     check_output_folder(out, (data,))
     limit = limit or mining.limit
-    # Interests from files first: a malformed file stops the stage before any LLM is asked.
-    files = [source for source in mining.backends if source.kind == "file"]
-    imported = [read_interest_file(source, dataset.item_ids, mining) for source in files]
-    llms = mining.model_copy(update={"backends": [b for b in mining.backends if b.kind != "file"]})
+    # Interests from files (and behaviour) first: a malformed file stops the stage before any LLM is asked.
+    files = [source for source in mining.backends if source.kind in NOT_LLMS]
+    imported = [read_interest_file(source, dataset.item_ids, mining,
+                                   behaviour_entries(dataset, source.seed) if source.kind == "behaviour" else None)
+                for source in files]
+    llms = mining.model_copy(update={"backends": [b for b in mining.backends if b.kind not in NOT_LLMS]})
     jobs, image_stats, tallies, raw = [], {}, {}, pl.DataFrame(schema=RAW_SCHEMA)
     if llms.backends:
         jobs = item_jobs(dataset, mining, limit)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, fields
@@ -80,6 +82,14 @@ class MiningStore:
         # so two writers never deadlock upgrading a read lock).
         self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self.lock = threading.Lock()
+        try:  # a file that is not SQLite fails here, before anything is written to it
+            tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise ValueError(f"{path}: not a mining store ({exc}); name another --store") from None
+        if tables and "calls" not in tables:  # someone else's database: never add our tables to it
+            self.db.close()
+            raise ValueError(f"{path}: an SQLite database that is not a mining store; name another --store")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -155,12 +165,14 @@ class MiningStore:
                     found[key][1].append(Interest(*values))
         return found
 
-    def export(self, path: Path) -> int:
-        """Write every finished call with its interests to gzipped JSON lines (the store's portable form:
-        a mining run shared, or kept across machines); returns the number of calls written."""
+    def export(self, path: Path, backends: list[str] | None = None) -> int:
+        """Write every finished call (of `backends`, default all) with its interests to gzipped JSON lines (the
+        store's portable form: a mining run shared, or kept across machines); returns the number of calls written."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        only = f" AND backend IN ({','.join('?' * len(backends))})" if backends else ""
         with self.lock:
-            calls = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE {FINISHED} ORDER BY key").fetchall()
+            calls = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE {FINISHED}{only} ORDER BY key",
+                                    tuple(backends or ())).fetchall()
             interests: dict[str, list[list]] = {}
             for key, *values in self.db.execute("SELECT key, interest, confidence, rationale FROM interests "
                                                 "ORDER BY key, position"):
@@ -175,10 +187,13 @@ class MiningStore:
     def import_(self, path: Path) -> tuple[int, int]:
         """Add the calls of an `export` file that this store lacks (stored calls are kept as they are).
         Returns (added, already present)."""
+        return self.add(read_export(path))
+
+    def add(self, calls: list[tuple[CallRecord, list[tuple[str, float, str]]]]) -> tuple[int, int]:
+        """Add calls (from read_export) that the store lacks, all in one transaction; returns (added, present)."""
         added = present = 0
-        with gzip.open(path, "rt", encoding="utf-8") as lines, self._transaction():
-            for number, line in enumerate(lines, 1):
-                record, interests = _parse_export_line(line, f"{path}:{number}")
+        with self._transaction():
+            for record, interests in calls:
                 if self.db.execute(f"INSERT OR IGNORE INTO calls {CALL_VALUES}", astuple(record)).rowcount == 0:
                     present += 1
                     continue
@@ -196,14 +211,39 @@ class MiningStore:
                 "interests": interests}
 
 
+def read_export(path: Path) -> list[tuple[CallRecord, list[tuple[str, float, str]]]]:
+    """Every call of an `export` file, checked whole before any is stored: a file that is not gzip, is cut
+    short or holds one malformed line is refused, and the store stays as it was."""
+    calls = []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                calls.append(_parse_export_line(line, f"{path}:{number}"))
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:  # BadGzipFile is an OSError
+        raise ValueError(f"{path}: not a complete `deepinterest cache export` file ({exc or 'cut short'})") from None
+    return calls
+
+
+_TEXT, _COUNT, _NUMBER = (str,), (int, type(None)), (int, float, type(None))
+CALL_TYPES = {"raw_text": (str, type(None)), "prompt_tokens": _COUNT, "completion_tokens": _COUNT, "seconds": _NUMBER,
+              "error": (str, type(None))}
+
+
 def _parse_export_line(line: str, where: str) -> tuple[CallRecord, list[tuple[str, float, str]]]:
     """One line of an export file, checked: a malformed file is refused, never half-trusted."""
     try:
         row = json.loads(line)
-        record = CallRecord(**{column: row[column] for column in CALL_COLUMNS})
-        interests = [(str(i), float(c), str(r)) for i, c, r in row["interests"]]
+        values = {column: row[column] for column in CALL_COLUMNS}
+        interests = [(i, c, r) for i, c, r in row["interests"]]
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{where}: not a mining-cache line ({error})") from error
-    if not isinstance(record.key, str) or len(record.key) != 64:
+        raise ValueError(f"{where}: not a mining-cache line ({error})") from None
+    for column, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, CALL_TYPES.get(column, _TEXT)):
+            raise ValueError(f"{where}: {column} is {type(value).__name__} {value!r}, which a mining call never holds")
+    for interest, confidence, rationale in interests:
+        if not (isinstance(interest, str) and isinstance(rationale, str) and isinstance(confidence, (int, float))
+                and not isinstance(confidence, bool) and math.isfinite(confidence)):
+            raise ValueError(f"{where}: interest {[interest, confidence, rationale]!r} is not [text, number, text]")
+    if len(values["key"]) != 64:
         raise ValueError(f"{where}: the call key is not a sha256 hex digest")
-    return record, interests
+    return CallRecord(**values), [(i, float(c), r) for i, c, r in interests]

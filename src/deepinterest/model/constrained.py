@@ -149,7 +149,7 @@ class TrieSearch:
         state = _TrieBeams(self, first_logits.shape[0], beams, first_logits.device)
         expand = torch.arange(first_logits.shape[0], device=first_logits.device).repeat_interleave(beams)
         self._reorder(past, expand)
-        logits = first_logits[expand]
+        logits, token = first_logits[expand], None
         for depth in range(self.depths):
             if depth:
                 logits = advance(token, depth)

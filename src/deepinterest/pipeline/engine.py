@@ -1,7 +1,8 @@
 """The run engine: stages in one folder each, fingerprinted, skipped when unchanged, resumed when killed.
 
-Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings and of the
-fingerprints of the stages it reads. A stage whose fingerprint is unchanged is skipped; a changed one
+Each finished stage leaves `stage.json` with a fingerprint: a hash of its settings, of the
+fingerprints of the stages it reads and of the content of the files outside the run it reads (its
+`sources`: a data source, human labels, a teacher, an imported interest file). A stage whose fingerprint is unchanged is skipped; a changed one
 is redone from scratch, and so is everything downstream of it. A stage killed half-way has no
 stage.json and runs again (mining and SFT resume from their own caches and checkpoints); the time it
 had run is kept in its pending file, so a resumed stage's `seconds` counts every attempt.
@@ -56,6 +57,43 @@ class Stage:
     settings: object
     inputs: list[str]  # names of the stages it reads
     run: Callable[[Path], dict | None]
+    sources: list[Path | str | None] = field(default_factory=list)  # files or folders outside the run it reads
+
+
+def content_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes, or of a folder's files (relative names and bytes, in name order); None
+    when the path does not exist (the stage itself then says so)."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    if not files:
+        return None if not path.exists() else hashlib.sha256(b"").hexdigest()
+    digest = hashlib.sha256()
+    for file in files:
+        if file != path:
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _newest_mtime(path: Path) -> float:
+    path = Path(path)
+    stats = [path.stat()] if path.is_file() else [p.stat() for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+    return max((s.st_mtime for s in stats), default=0.0)
+
+
+def source_fingerprint(base: str, sources: dict[str, str | None], record: dict, done: Path) -> str:
+    """The fingerprint of a stage that reads files outside the run: `base` (settings and inputs) with the
+    sources' content. A stage recorded before sources were fingerprinted keeps `base` while its sources are
+    unchanged (older than its stage.json, or as recorded since), so existing runs are not redone for it."""
+    if not sources:
+        return base
+    if record.get("fingerprint") == base:
+        recorded = record.get("sources")
+        if recorded == sources or (recorded is None and all(_newest_mtime(p) <= done.stat().st_mtime for p in sources)):
+            return base
+    return fingerprint("sources", base, [f"{name}={digest}" for name, digest in sorted(sources.items())])
 
 
 @dataclass
@@ -68,11 +106,14 @@ class Pipeline:
     def run(self, stage: Stage) -> dict | None:
         folder = self.root / stage.name
         print_ = self.console.print
-        fp = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
-        self.fingerprints[stage.name] = fp
+        base = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
         done, pending = folder / STAGE_FILE, folder / PENDING_FILE
         record = read_json(done) if done.exists() else {}
+        sources = {str(p): content_digest(p) for p in stage.sources if p is not None}
+        fp = self.fingerprints[stage.name] = source_fingerprint(base, sources, record, done)
         if record.get("fingerprint") == fp:
+            if sources and record.get("sources") != sources:  # a run from before sources were recorded
+                write_json(done, {**record, "sources": sources})
             self.timings[stage.name] = {"seconds": record["seconds"], "skipped": True}
             print_(f"[green]{stage.name}[/]: unchanged, skipped ({record['seconds']:.0f} s when it ran)")
             return record.get("summary")
@@ -92,7 +133,7 @@ class Pipeline:
         if summary and summary.get("incomplete"):  # e.g. failed LLM calls: the next run tries them again
             print_(f"[yellow]{stage.name}[/]: done in {seconds:.0f} s, incomplete (the next run retries it)")
             return summary
-        write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary})
+        write_json(done, {"fingerprint": fp, "seconds": seconds, "summary": summary} | ({"sources": sources} if sources else {}))
         pending.unlink(missing_ok=True)
         print_(f"[green]{stage.name}[/]: done in {seconds:.0f} s")
         return summary

@@ -32,6 +32,7 @@ def claim_run_folder(out: Path) -> None:
 
 def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = None, progress: bool = True) -> dict:
     """Run every stage the config asks for into `out` (skipping unchanged ones); returns the run record."""
+    from deepinterest.data import registry
     from deepinterest.data.prepare import prepare
     from deepinterest.evaluation.baselines import run_sasrec
     from deepinterest.evaluation.generative import run_rl, run_sft
@@ -42,25 +43,30 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = 
 
     if config.data is None:
         raise ValueError("the config has no `data` section: name a registered source (data.source: office) or a path")
+    if config.pipeline.baseline is not None and not Path(config.pipeline.baseline).is_dir():  # before hours of work
+        raise FileNotFoundError(f"pipeline.baseline: {config.pipeline.baseline} is not a run folder")
     out = Path(out)
     claim_run_folder(out)
     plan = config.pipeline
     pipe = Pipeline(out, console or Console(stderr=True, quiet=not progress))
     summaries: dict[str, dict | None] = {}
     data = out / "data"
-    summaries["data"] = pipe.run(Stage("data", settings_of(config.data), [], lambda f: prepare(config.data, f)))
+    source = registry.resolve(config.data.source)[0] if config.data.source is not None else config.data.path
+    summaries["data"] = pipe.run(Stage("data", settings_of(config.data), [], lambda f: prepare(config.data, f), [source]))
 
     curated, curated_stage = None, None
     if plan.interests:
-        files = [file_stamp(b.path) for b in config.mine.backends if b.kind == "file"]  # an edited file redoes mining
-        summaries["mine"] = pipe.run(Stage("mine", [settings_of(config.mine), settings_of(config.tokenizer.embedding), *files], ["data"],
-                                           lambda f: mine(data, f, config, progress=progress)))
+        paths = [b.path for b in config.mine.backends if b.kind == "file"]  # an edited file redoes mining
+        summaries["mine"] = pipe.run(Stage("mine", [settings_of(config.mine), settings_of(config.tokenizer.embedding),
+                                                    *map(file_stamp, paths)], ["data"],
+                                           lambda f: mine(data, f, config, progress=progress), paths))
         curated, curated_stage = out / "mine" / "item_interests.parquet", "mine"
         if plan.rldi:
             summaries["label"] = pipe.run(Stage("label", [settings_of(config.label), settings_of(config.tokenizer.embedding),
                                                        settings_of(config.tokenizer.text), config.seed,
                                                        file_stamp(config.label.human_labels)], ["data", "mine"],
-                                                lambda f: label(data, out / "mine", f, config, progress=progress)))
+                                                lambda f: label(data, out / "mine", f, config, progress=progress),
+                                                [config.label.human_labels]))
             curated, curated_stage = out / "label" / "interests.parquet", "label"
 
     # One SASRec on the training split (also a baseline row) serves collaborative SIDs and the reward's collab term.
@@ -77,7 +83,8 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = 
         "tokenize", [settings_of(tok_config.tokenizer), config.seed, bool(in_sid),
                      file_stamp(Path(collab) / "model.safetensors") if collab else None],
         ["data"] + ([curated_stage] if in_sid else []) + (["teacher"] if wants_teacher["tokenize"] else []),
-        lambda f: tokenize(data, f, tok_config, in_sid, progress=progress)))
+        lambda f: tokenize(data, f, tok_config, in_sid, progress=progress),
+        [Path(collab) / "model.safetensors" if collab and not wants_teacher["tokenize"] else None]))
 
     tasks = list(config.sft.interest_tasks) if plan.interests and plan.interests_in_sft else []
     sft_config = config.model_copy(update={"sft": config.sft.model_copy(update={
@@ -99,7 +106,8 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = 
                                                                                   "teacher": teacher})})
         summaries["rl"] = pipe.run(Stage(
             "rl", [settings_of(config.rl), bool(reward_interests)] + teacher_stamp, rl_inputs,
-            lambda f: run_rl(rl_config, out / "sft", f, progress=progress)))
+            lambda f: run_rl(rl_config, out / "sft", f, progress=progress),
+            [Path(config.rl.teacher) / "model.safetensors" if config.rl.teacher is not None else None]))
 
     record = {"config": config.model_dump(mode="json"), "fingerprints": pipe.fingerprints, "timings": pipe.timings,
               "total_seconds": round(sum(t["seconds"] for t in pipe.timings.values() if not t["skipped"]), 2)}

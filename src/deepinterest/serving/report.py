@@ -43,6 +43,9 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
         if (out / "rl" / "rl_curves.png").exists():
             lines += ["![reward components by step](rl/rl_curves.png)", ""]
 
+    if config.pipeline.baseline is not None:
+        lines += _against_baseline(out, config)
+
     lines += ["## Stages", ""]
     lines += _table(["stage", "seconds", "this run"], [[name, f"{t['seconds']:.1f}", "skipped (unchanged)" if t["skipped"] else "ran"]
                                                       for name, t in record["timings"].items()])
@@ -74,6 +77,44 @@ def write_report(out: Path, config: ExperimentConfig, record: dict, summaries: d
         lines += _explanations(out, config)
     write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
+
+
+def final_model(folder: Path, rl: bool = True) -> Path:
+    """The model folder a run's figures come from: its rl stage when it has one (and `rl`), else sft;
+    a folder without stages is a model folder itself."""
+    folder = Path(folder)
+    for stage in (("rl", "sft") if rl else ("sft",)):
+        if (folder / stage / "metrics.json").exists():
+            return folder / stage
+    return folder
+
+
+def _against_baseline(out: Path, config: ExperimentConfig) -> list[str]:
+    """This run against the same data without interests, on valid (what selection may use) and test."""
+    from deepinterest.evaluation.rankings import rankings_file
+    from deepinterest.evaluation.significance import paired_bootstrap
+
+    ours, theirs = final_model(out, config.pipeline.rl), final_model(config.pipeline.baseline)
+    lines = [f"## Against the run without interests (`{config.pipeline.baseline}`)", "",
+             f"`{ours.name}` of this run against `{theirs}`, NDCG@10, paired bootstrap over users:", ""]
+    rows, results = [], {}
+    for split in ("valid", "test"):
+        a, b = rankings_file(theirs, split), rankings_file(ours, split)
+        if not (a.exists() and b.exists()):
+            rows.append([split, "-", "-", f"no rankings ({a if not a.exists() else b} is missing; "
+                         "`deepinterest evaluate --run` writes both splits)", "-"])
+            continue
+        r = results[split] = paired_bootstrap(a, b, "ndcg@10")
+        rows.append([split, r["b"], r["a"], f"{r['difference']:+.4f} [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]",
+                     f"{r['p_b_not_better']:.3f}"])
+    lines += _table(["split", "with interests", "without", "difference [95% CI]", "P(with <= without)"], rows)
+    if valid := results.get("valid"):
+        low, high = valid["ci95"]
+        verdict = ("deep interests **lose** on valid: on this data the run without them is the better choice"
+                   if high < 0 else "deep interests **win** on valid" if low > 0 else
+                   "the two **tie** on valid (the interval spans zero): here the interests do not pay for their cost")
+        lines += [f"Verdict, from valid only (never select on test): {verdict}.", ""]
+    return lines
 
 
 def _explanations(out: Path, config: ExperimentConfig) -> list[str]:

@@ -156,7 +156,7 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
     n_items = vocab.catalog.n_items
     quality = np.zeros(n_items) if quality is None else quality
     best_path = out / "model.safetensors"
-    log = {"steps": [], "validations": [], "best_step": 0, "train_seconds": 0.0}
+    log = {"steps": [], "validations": [], "best_step": 0, "train_seconds": 0.0, "examples": len(examples)}
     log["best_valid_ndcg@10"] = float(validate(model))
     log["validations"].append({"step": 0, "valid_ndcg@10": round(log["best_valid_ndcg@10"], 5)})
     save_weights(best_path, plain_model(model))

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.formats.reading import clean_text, find_one, json_records, require
+from deepinterest.data.formats.reading import clean_text, find_one, json_records, require, seconds
 from deepinterest.data.schema import RawDataset, interactions_frame, items_frame
 
 ItemParser = Callable[[dict[str, Any]], dict[str, str | None]]
@@ -105,17 +105,8 @@ def _read_reviews(path: Path, keys: tuple[str, str, str], divisor: int = 1) -> p
         require(record, keys, path, line)
         users.append(str(record[user_key]))
         items.append(str(record[item_key]))
-        times.append(_seconds(record[time_key], divisor, path, line))
+        times.append(seconds(record[time_key], path, line, divisor))
     return interactions_frame(users, items, times)
-
-
-def _seconds(value: Any, divisor: int, path: Path, line: int) -> int:
-    if isinstance(value, bool):  # bool is an int subclass; true/false is never a timestamp
-        raise DataFormatError(path, f"timestamp {value!r} is not an integer", line)
-    try:
-        return int(value) // divisor
-    except (TypeError, ValueError, OverflowError):
-        raise DataFormatError(path, f"timestamp {value!r} is not an integer", line) from None
 
 
 def _read_meta(path: Path | None, key: str, parse: ItemParser, *, python_literals: bool = False) -> pl.DataFrame:

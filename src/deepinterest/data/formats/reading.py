@@ -70,6 +70,25 @@ def json_document(path: Path) -> Any:
         raise DataFormatError(path, f"cannot read file: {exc}") from exc
 
 
+# The rule for timestamps (docs/data.md): whole seconds from 1970 to the end of 9999. NaN, infinities, negative
+# numbers and later values are refused with the file and line: each is a unit or export mistake, not a time.
+MAX_SECONDS = 253402300799
+
+
+def seconds(value: Any, path: Path, line: int, divisor: int = 1) -> int:
+    """A timestamp field (a number or a numeric string; milliseconds with divisor=1000) as whole seconds."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError
+        number = int(value) if isinstance(value, int) else int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise DataFormatError(path, f"timestamp {value!r} is not a finite number", line) from None
+    if not 0 <= number // divisor <= MAX_SECONDS:
+        raise DataFormatError(path, f"timestamp {value!r} is outside 1970..9999 (seconds"
+                                    f"{'' if divisor == 1 else f' x {divisor}'})", line)
+    return number // divisor
+
+
 def require(record: dict[str, Any], keys: tuple[str, ...], path: Path, line: int) -> None:
     """Fail with the file and line when a required field is absent or empty."""
     missing = [key for key in keys if record.get(key) in (None, "")]

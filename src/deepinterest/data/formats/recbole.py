@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepinterest.data.errors import DataFormatError
-from deepinterest.data.formats.reading import find_one, numbered_lines, optional_id_map
+from deepinterest.data.formats.reading import find_one, numbered_lines, optional_id_map, seconds
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS, RawDataset, interactions_frame, items_frame
 
 _ITEM_FIELD_ALIASES = {"title": "title", "description": "description", "brand": "brand",
@@ -31,10 +31,7 @@ def load_recbole(path: Path) -> RawDataset:
         users.append(user_ids.get(fields[user_col], fields[user_col]))
         items.append(item_ids.get(fields[item_col], fields[item_col]))
         if time_col is not None:
-            try:
-                times.append(int(float(fields[time_col])))
-            except ValueError:
-                raise DataFormatError(inter, f"timestamp {fields[time_col]!r} is not a number", number) from None
+            times.append(seconds(fields[time_col], inter, number))
     interactions = interactions_frame(users, items, times if time_col is not None else None)
 
     meta_rows = []

@@ -7,11 +7,14 @@ ISO-8601 date-times.
 
 from __future__ import annotations
 
+import csv
+from contextlib import suppress
 from pathlib import Path
 
 import polars as pl
 
 from deepinterest.data.errors import DataFormatError
+from deepinterest.data.formats.reading import MAX_SECONDS
 from deepinterest.data.schema import ITEM_TEXT_COLUMNS, RawDataset
 
 
@@ -52,7 +55,25 @@ def _read(path: Path, ext: str) -> pl.DataFrame:
             return pl.read_csv(path, infer_schema=False)  # ids stay strings: "007" is not 7
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataFormatError(path, f"cannot read {ext}: {str(exc).splitlines()[0]}") from None
+        line, problem = _csv_problem(path) if ext == "csv" else (None, None)
+        raise DataFormatError(path, problem or f"cannot read {ext}: {str(exc).splitlines()[0]}", line) from None
+
+
+def _csv_problem(path: Path) -> tuple[int | None, str | None]:
+    """The line polars does not name: the first one that is not UTF-8 or has more fields than the header."""
+    with suppress(OSError), open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, f"not UTF-8 text (byte {exc.start + 1} of the line)"
+        with open(path, encoding="utf-8", newline="") as text:
+            reader = csv.reader(text)
+            header = next(reader, [])
+            for row in reader:
+                if len(row) > len(header):
+                    return reader.line_num, f"{len(row)} fields, but the header has {len(header)}"
+    return None, None
 
 
 def _reject_nulls(frame: pl.DataFrame, columns: tuple[str, ...], path: Path) -> None:
@@ -64,12 +85,20 @@ def _reject_nulls(frame: pl.DataFrame, columns: tuple[str, ...], path: Path) -> 
 
 
 def _seconds(column: pl.Series, path: Path) -> pl.Series:
+    """Numbers (seconds) or ISO-8601 date-times, under the rule of reading.seconds: 1970..9999, finite."""
     as_number = column.cast(pl.Float64, strict=False)
     if as_number.null_count() == column.null_count():
+        _refuse_first(~as_number.is_between(0, MAX_SECONDS), column, path, "is outside 1970..9999 (seconds) or not finite")
         return as_number.cast(pl.Int64)
     as_time = column.cast(pl.Utf8).str.to_datetime(strict=False, time_zone="UTC")
-    bad = as_time.is_null() & column.is_not_null()
+    _refuse_first(as_time.is_null() & column.is_not_null(), column, path, "is neither a number nor a date-time")
+    epoch = as_time.dt.epoch("s")
+    _refuse_first(~epoch.is_between(0, MAX_SECONDS), column, path, "is before 1970")
+    return epoch
+
+
+def _refuse_first(bad: pl.Series, column: pl.Series, path: Path, problem: str) -> None:
+    bad = bad.fill_null(False)  # an absent timestamp is allowed: the source order decides
     if bad.any():
         row = int(bad.arg_true()[0])
-        raise DataFormatError(path, f"timestamp {column[row]!r} is neither a number nor a date-time", row + 2)
-    return as_time.dt.epoch("s")
+        raise DataFormatError(path, f"timestamp {column[row]!r} {problem}", row + 2)
