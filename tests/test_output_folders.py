@@ -65,6 +65,24 @@ def test_our_own_folder_is_replaced_whole_and_an_empty_one_is_used(csv_data, tmp
     assert prepare(csv_data, empty)[0] == 0 and (empty / "summary.json").exists()
 
 
+def test_a_folder_another_verb_wrote_is_not_replaced(csv_data, tmp_path):
+    """Ours, but not this verb's: `data prepare --out` on mined interests would lose them."""
+    from deepinterest.data.io import atomic_dir
+
+    mined = tmp_path / "mined"
+    with atomic_dir(mined, kind="mine") as stage:
+        (stage / "item_interests.parquet").write_bytes(b"interests")
+    code, text = prepare(csv_data, mined)
+    assert code == 2 and "holds a deepinterest mine output, not a data one" in text
+    assert (mined / "item_interests.parquet").read_bytes() == b"interests"
+
+    prepared = tmp_path / "prepared"
+    assert prepare(csv_data, prepared)[0] == 0
+    assert "(kind: data)" in (prepared / ".deepinterest").read_text()
+    (prepared / ".deepinterest").write_text("written by deepinterest\n")  # a marker from before kinds: still ours
+    assert prepare(csv_data, prepared)[0] == 0
+
+
 def test_a_run_never_takes_over_someone_elses_folder_or_a_stage_named_folder_of_theirs(tmp_path):
     from rich.console import Console
 

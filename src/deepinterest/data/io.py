@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -73,9 +74,19 @@ def _ours(path: Path) -> bool:
     return not names or any(n in names for n in OUR_FILES) or legacy
 
 
-def check_output_folder(path: Path, inputs: tuple[Path | str | None, ...] = ()) -> None:
+def _marked_kind(path: Path) -> str | None:
+    """The verb recorded in a folder's marker (`kind: data`), None for unmarked or older markers."""
+    try:
+        match = re.search(r"\(kind: ([\w-]+)\)", (path / MARKER).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return match.group(1) if match else None
+
+
+def check_output_folder(path: Path, inputs: tuple[Path | str | None, ...] = (), kind: str | None = None) -> None:
     """Refuse an output folder whose replacement would delete what we did not write: an existing file, the
-    current directory, an input or a folder that holds one, or a folder of someone else's files."""
+    current directory, an input or a folder that holds one, a folder of someone else's files, or one of our
+    folders that another verb wrote (`kind`: a prepared dataset is not replaced by mined interests)."""
     path = Path(path)
     target = path.resolve()
     if path.exists() and not path.is_dir():
@@ -89,20 +100,25 @@ def check_output_folder(path: Path, inputs: tuple[Path | str | None, ...] = ()) 
     if path.is_dir() and not _ours(path):
         raise OutputFolderError(f"{path}: a folder that deepinterest did not write (no {MARKER} marker); it is left "
                                 "alone: choose another output folder, or empty it yourself")
+    found = _marked_kind(path) if kind and path.is_dir() else None
+    if found and found != kind:
+        raise OutputFolderError(f"{path}: holds a deepinterest {found} output, not a {kind} one; it is left alone: "
+                                "choose another output folder")
 
 
 @contextmanager
-def atomic_dir(path: Path, inputs: tuple[Path | str | None, ...] = ()) -> Iterator[Path]:
+def atomic_dir(path: Path, inputs: tuple[Path | str | None, ...] = (), kind: str | None = None) -> Iterator[Path]:
     """Stage a whole artifact folder and swap it in on success; an old folder is replaced only then, and only
-    if it is ours (see check_output_folder)."""
+    if it is ours and of the same `kind` (see check_output_folder)."""
     path = Path(path)
-    check_output_folder(path, inputs)
+    check_output_folder(path, inputs, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     os.chmod(stage, DIR_MODE)
     try:
         yield stage
-        (stage / MARKER).write_text("written by deepinterest; the folder is replaced whole when rewritten\n")
+        label = f" (kind: {kind})" if kind else ""
+        (stage / MARKER).write_text(f"written by deepinterest{label}; the folder is replaced whole when rewritten\n")
         for file in stage.rglob("*"):  # one mode for every file: safetensors writes private (0600) ones
             if file.is_file() and not file.is_symlink():
                 os.chmod(file, FILE_MODE)

@@ -34,7 +34,7 @@ def prepare(config: DataConfig, out: Path) -> dict:
     importer = get_format(format_name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    check_output_folder(out, (path,))  # before the work, not after it
+    check_output_folder(out, (path,), kind="data")  # before the work, not after it
     raw = importer.load(path)
     if raw.interactions.height == 0:
         raise DataFormatError(path, "no interactions found")
@@ -77,7 +77,7 @@ def prepare(config: DataConfig, out: Path) -> dict:
         raise DataFormatError(path, f"no training examples left ({summary['users']} users, {summary['items']} items "
                                     f"after {config.kcore}-core filtering): no user's training part has 2 interactions")
     summary["duplicate_rows_dropped"] = duplicates
-    with atomic_dir(out, (path,)) as stage:
+    with atomic_dir(out, (path,), kind="data") as stage:
         items.write_parquet(stage / "items.parquet")
         events.select("user", "item", "user_idx", "item_idx", "timestamp").write_parquet(stage / "interactions.parquet")
         pl.DataFrame({

@@ -42,7 +42,7 @@ def label(data: Path, interests: Path, out: Path, config: ExperimentConfig, prog
     started = time.perf_counter()
     cfg = config.label
     dataset = PreparedDataset(data)
-    check_output_folder(out, (data, interests))
+    check_output_folder(out, (data, interests), kind="label")
     pairs = load_pairs(Path(interests), dataset)
     index = {item: i for i, item in enumerate(dataset.item_ids)}
     owners = np.asarray([index[i] for i in pairs["item"].to_list()], dtype=np.int64)
@@ -85,7 +85,7 @@ def label(data: Path, interests: Path, out: Path, config: ExperimentConfig, prog
         "classifier": cfg.classifier, "features": names, "threshold": cfg.threshold, **report,
         "judge": judge_report, "seconds": round(time.perf_counter() - started, 2),
     }
-    with atomic_dir(out, (data, interests)) as stage:
+    with atomic_dir(out, (data, interests), kind="label") as stage:
         table.write_parquet(stage / "interests.parquet")
         items.write_parquet(stage / "items.parquet")
         write_json(stage / "summary.json", summary)

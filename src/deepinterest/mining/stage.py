@@ -95,7 +95,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     if not mining.backends:
         raise ValueError("no mining backends configured (mine.backends); see configs/mining/offline.yaml")
     dataset = PreparedDataset(data)
-    check_output_folder(out, (data,))
+    check_output_folder(out, (data,), kind="mine")
     limit = limit or mining.limit
     # Interests from files (and behaviour) first: a malformed file stops the stage before any LLM is asked.
     files = [source for source in mining.backends if source.kind in NOT_LLMS]
@@ -116,7 +116,7 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     # One encoder for the whole run (tokenizer.embedding): its cache serves mining, labels and SIDs alike.
     merged = merge_interests(raw, mining.merge_threshold, config.tokenizer.embedding, progress=progress)
     items = merged.filter(pl.col("kind") != "user").rename({"subject": "item"}).select(ITEM_COLUMNS)
-    with atomic_dir(out, (data,)) as stage:
+    with atomic_dir(out, (data,), kind="mine") as stage:
         raw.write_parquet(stage / "raw_interests.parquet")
         items.write_parquet(stage / "item_interests.parquet")
         if mining.users:

@@ -39,7 +39,7 @@ def convert_gguf(gguf: Path | None, out: Path) -> dict:
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32, **options)
     summary = {"source": str(gguf.resolve()), "architecture": type(model).__name__, "vocab": len(tokenizer),
                "parameters": sum(p.numel() for p in model.parameters())}
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, kind="convert-gguf") as stage:
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
         summary["seconds"] = round(time.perf_counter() - started, 2)

@@ -92,7 +92,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
              progress: bool = True) -> dict:
     started = time.perf_counter()
     dataset = PreparedDataset(data)
-    check_output_folder(out, (data, interests, config.tokenizer.collab))
+    check_output_folder(out, (data, interests, config.tokenizer.collab), kind="tokenize")
     tok = config.tokenizer
     vectors, info = item_vectors(dataset, config, interests, progress)
     embedded = time.perf_counter()
@@ -107,7 +107,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
         "interests": str(interests) if interests else None, **info,
         "embed_seconds": round(embedded - started, 2), "quantize_seconds": round(time.perf_counter() - embedded, 2),
     }
-    with atomic_dir(out, (data, interests, config.tokenizer.collab)) as stage:
+    with atomic_dir(out, (data, interests, config.tokenizer.collab), kind="tokenize") as stage:
         catalog.save(stage)
         pl.DataFrame({
             "item_idx": np.arange(catalog.n_items, dtype=np.int32), "item": dataset.item_ids,

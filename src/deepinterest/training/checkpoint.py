@@ -15,7 +15,7 @@ from deepinterest.data.io import atomic_dir, atomic_path, read_json
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Write model weights, optimizer state and trainer state (JSON) as one atomic folder."""
     tensors, meta = _flatten_optimizer(optimizer.state_dict())
-    with atomic_dir(folder) as stage:
+    with atomic_dir(folder, kind="checkpoint") as stage:
         save_model(model, str(stage / "model.safetensors"))
         save_file(tensors, stage / "optimizer.safetensors")
         (stage / "optimizer.json").write_text(json.dumps(meta))
