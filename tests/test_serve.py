@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 import yaml
 from category_miner import CategoryMiner, office_pipeline
@@ -66,7 +67,7 @@ def test_recommendations_over_http_match_the_runs_own_test_rankings(server, pipe
             assert [r["item"] for r in same["recommendations"]] == [r["item"] for r in recs]
 
 
-def test_a_known_user_gets_k_items_with_titles_sids_and_interest_explanations(server, data):
+def test_a_known_user_gets_k_items_with_titles_sids_and_interest_explanations(server, data, pipeline_run):
     with httpx.Client(base_url=server, timeout=60) as http:
         health = http.get("/health").json()
         assert health["status"] == "ok" and health["items"] == 2420 and health["users"] == 4905 and health["interests"]
@@ -91,7 +92,11 @@ def test_a_known_user_gets_k_items_with_titles_sids_and_interest_explanations(se
         path = item["trie_path"]
         assert "".join(step["token"] for step in path) == item["sid"]
         assert path[0]["items_with_prefix"] >= path[-1]["items_with_prefix"] >= 1
-        assert item["interests"] and {"interest", "keep"} <= set(item["interests"][0]) and 0.0 <= item["q"] <= 1.0
+        assert item["interests"] and {"interest", "keep"} <= set(item["interests"][0])
+        quality = pl.read_parquet(pipeline_run / "label" / "items.parquet").filter(pl.col("item") == recs[0]["raw_id"])
+        assert item["q"] == pytest.approx(quality["q"].item())  # the run's own q_i, not just a number in 0..1
+        kept = pl.read_parquet(pipeline_run / "label" / "interests.parquet").filter(pl.col("item") == recs[0]["raw_id"])
+        assert sum(i["keep"] for i in item["interests"]) == int(kept["keep"].sum())
         schema = http.get("/openapi.json").json()
         assert {"/recommend", "/items/{item}", "/health"} <= set(schema["paths"])
 
