@@ -1,0 +1,31 @@
+"""The RLDI stage end to end with human labels (not only the label reader): on Office's behavioural
+interests, a labeller who keeps the fine clusters' phrases and drops the coarse ones. The stage must read
+the file, match its pairs, and let them take precedence over behaviour's labels, each pair with its own label."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from deepinterest.config import ExperimentConfig
+from deepinterest.labeling.stage import label
+from deepinterest.mining.stage import mine
+
+
+def test_human_labels_drive_the_label_stage(office, tmp_path):
+    base = {"mine": {"backends": [{"name": "behaviour", "kind": "behaviour", "seed": 0}]}}
+    mine(office, tmp_path / "mine", ExperimentConfig(**base), progress=False)
+    interests = pl.read_parquet(tmp_path / "mine" / "item_interests.parquet")
+    # The labeller's rule: fine-cluster phrases are kept, coarse ones dropped; every other pair unlabelled.
+    fine = interests.with_columns(pl.col("models").list.join(",").str.contains("fine").alias("fine"))
+    sample = fine.filter(pl.col("support") == 1).sample(n=600, seed=0)
+    labels = tmp_path / "human.csv"
+    sample.select("item", "interest", pl.col("fine").cast(pl.Int8).alias("label")).write_csv(labels)
+
+    config = ExperimentConfig(**base, label={"sources": ["human", "behaviour"], "human_labels": str(labels)})
+    summary = label(office, tmp_path / "mine", tmp_path / "label", config, progress=False)
+    assert summary["labels_by_source"]["human"] == 600  # human first: none of its pairs left to behaviour
+    assert summary["labels_by_source"]["behaviour"] > 1000
+    table = pl.read_parquet(tmp_path / "label" / "interests.parquet")
+    humans = table.filter(pl.col("label_source") == "human").join(
+        sample.select("item", "interest", "fine"), on=["item", "interest"])
+    assert humans.height == 600 and (humans["label"] == humans["fine"].cast(pl.Float64)).all()
