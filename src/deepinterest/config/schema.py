@@ -230,11 +230,16 @@ class MiningBackendConfig(Section):
     threads: int | None = Field(None, description="local backends: CPU threads (None: every usable core)")
     device: str = Field("auto", description="transformers: cpu, cuda, auto")
 
+    @property
+    def is_llm(self) -> bool:
+        """An LLM that is asked (and can judge); file and behaviour sources are read or computed instead."""
+        return self.kind not in ("file", "behaviour")
+
     @model_validator(mode="after")
     def _source_named(self) -> MiningBackendConfig:
         if self.kind == "file" and self.path is None:
             raise ValueError(f"mining backend {self.name!r}: kind file needs a path")
-        if self.kind not in ("file", "behaviour") and not self.model:
+        if self.is_llm and not self.model:
             raise ValueError(f"mining backend {self.name!r}: kind {self.kind} needs a model")
         return self
 

@@ -82,14 +82,14 @@ def judge_labels(pairs: pl.DataFrame, item_text: dict[str, str], config: Experim
     named = {b.name: b for b in config.mine.backends}
     if not named:
         raise ValueError("label.sources has judge but mine.backends is empty")
-    asked = [b for b in config.mine.backends if b.kind not in ("file", "behaviour")]  # sources that can answer
+    asked = [b for b in config.mine.backends if b.is_llm]
     chosen = named.get(label.judge_backend) if label.judge_backend else (asked[0] if asked else None)
     if chosen is None and not label.judge_backend:
         raise ValueError("label.sources has judge but no mine.backends entry is an LLM (file and behaviour sources cannot judge)")
     if chosen is None:
         raise ValueError(f"label.judge_backend {label.judge_backend!r} is not among mine.backends ({', '.join(named)})")
-    sample = np.random.default_rng(config.seed).permutation(pairs.height)[: label.judge_pairs].tolist()  # ints: polars
-    # refuses numpy integers as row keys (the judge failed on every run before this test ran it end to end)
+    # Python ints: polars refuses numpy integers as row keys.
+    sample = np.random.default_rng(config.seed).permutation(pairs.height)[: label.judge_pairs].tolist()
     jobs = [Job("judge", f"{pairs['item'][i]}\t{pairs['interest'][i]}",
                 {"item": item_text.get(pairs["item"][i], ""), "interest": pairs["interest"][i]}) for i in sample]
     backend = build_backend(chosen)

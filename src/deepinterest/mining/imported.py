@@ -76,7 +76,7 @@ def read_interest_file(source: MiningBackendConfig, item_ids: list[str], mining:
             raise FileNotFoundError(f"{path}: no interests file (mine.backends[{source.name}].path)")
         entries = _rows(path)
     else:
-        path = "behavioural interests of the training split" if source.kind == "behaviour" else source.name
+        path = f"{source.name} ({source.kind}, computed in this run)"
     known = set(item_ids)
     raw_of = dict(enumerate(item_ids))
     generic = {normalise_phrase(p) for p in mining.generic_phrases}

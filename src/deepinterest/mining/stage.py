@@ -24,7 +24,6 @@ from deepinterest.mining.runner import Job, Tally, run_jobs
 from deepinterest.mining.store import MiningStore
 
 ITEM_COLUMNS = ["item", "interest", "kind", "confidence", "rationale", "models", "support"]
-NOT_LLMS = ("file", "behaviour")  # sources read or computed here, never asked
 KIND_OF_JOB = {"item": "textual", "visual": "visual", "user": "user"}
 RAW_SCHEMA = dict(zip(RAW_COLUMNS, (pl.Utf8, pl.Utf8, pl.Utf8, pl.Float64, pl.Utf8, pl.Utf8)))
 
@@ -98,11 +97,11 @@ def mine(data: Path, out: Path, config: ExperimentConfig, *, limit: int | None =
     check_output_folder(out, (data,), kind="mine")
     limit = limit or mining.limit
     # Interests from files (and behaviour) first: a malformed file stops the stage before any LLM is asked.
-    files = [source for source in mining.backends if source.kind in NOT_LLMS]
+    files = [source for source in mining.backends if not source.is_llm]
     imported = [read_interest_file(source, dataset.item_ids, mining,
                                    behaviour_entries(dataset, source.seed) if source.kind == "behaviour" else None)
                 for source in files]
-    llms = mining.model_copy(update={"backends": [b for b in mining.backends if b.kind not in NOT_LLMS]})
+    llms = mining.model_copy(update={"backends": [b for b in mining.backends if b.is_llm]})
     jobs, image_stats, tallies, raw = [], {}, {}, pl.DataFrame(schema=RAW_SCHEMA)
     if llms.backends:
         jobs = item_jobs(dataset, mining, limit)

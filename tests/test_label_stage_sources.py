@@ -1,6 +1,6 @@
-"""The RLDI stage end to end with human labels (not only the label reader): on Office's behavioural
-interests, a labeller who keeps the fine clusters' phrases and drops the coarse ones. The stage must read
-the file, match its pairs, and let them take precedence over behaviour's labels, each pair with its own label."""
+"""The RLDI stage end to end with its human and LLM-judge label sources (not only their readers). Human: on
+Office's behavioural interests, a labeller who keeps the fine clusters' phrases and drops the coarse ones; the
+stage must read the file, match its pairs, and let them take precedence over behaviour's labels."""
 
 from __future__ import annotations
 
