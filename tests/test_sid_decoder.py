@@ -39,8 +39,46 @@ def summed_loss(model, tokens: list[int], labels: list[int]) -> float:
     return -sum(logprobs[t - 1, label].item() for t, label in enumerate(labels) if label != IGNORE)
 
 
+@pytest.fixture(scope="module", params=["append", "replace"])
+def item_id_model(catalog, request):
+    """The decoder whose histories show each item's own token (sft.item_ids), interest codes inline too."""
+    torch.manual_seed(0)
+    vocab = with_interests(decoder_vocabulary(catalog, request.param),
+                           {"n_codes": 6, "user_codes": 0, "inline": True, "item_codes": [[i % 6] for i in range(40)]})
+    return build_sid_decoder(vocab, tiny(item_ids=request.param)).eval(), vocab
+
+
 def test_stream_loss_is_the_sum_of_the_per_position_losses(model_and_vocab):
-    model, vocab = model_and_vocab
+    stream_loss_equals_the_expansion(*model_and_vocab)
+
+
+def test_item_id_streams_learn_the_same_positions_as_their_expansion(item_id_model):
+    stream_loss_equals_the_expansion(*item_id_model)
+
+
+def test_item_id_tokens_stand_in_histories_and_are_never_targets(item_id_model):
+    _, vocab = item_id_model
+    own = lambda item: vocab.token_end + item  # noqa: E731
+    code = lambda item: vocab.code_tokens([item % 6])  # noqa: E731
+    assert vocab.size == vocab.token_end + 40 and vocab.token_end == vocab.offset + vocab.catalog.vocab_size + 6
+    tokens, labels = stream_examples([[3, 0, 12]], vocab, max_items=8, code_loss=True)[0]
+    sid = {i: vocab.item_tokens(i) for i in (3, 0, 12)}
+    if vocab.item_ids == "append":
+        shown = {i: [*sid[i], own(i)] for i in sid}
+        learned = {i: [*sid[i], IGNORE] for i in sid}
+    else:  # the item's own token in place of its last code; the label there is still that code
+        shown = {i: [*sid[i][:-1], own(i)] for i in sid}
+        learned = sid
+    assert tokens == [START, *shown[3], *code(3), *shown[0], *code(0), *shown[12], *code(12)]
+    assert labels == [IGNORE] * (1 + len(shown[3])) + code(3) + learned[0] + code(0) + learned[12] + code(12)
+    assert vocab.history_tokens([3, 0], 8) == tokens[:1 + len(shown[3]) + 1 + len(shown[0]) + 1]
+
+
+def test_item_id_beam_scores_are_teacher_forced_logprobs(item_id_model):
+    beam_scores_are_teacher_forced(*item_id_model)
+
+
+def stream_loss_equals_the_expansion(model, vocab) -> None:
     streams = stream_examples(SEQUENCES, vocab, max_items=8)
     assert len(streams) == 4  # the one-item user has nothing to learn
     stream_total = sum(summed_loss(model, tokens, labels) for tokens, labels in streams)
@@ -102,7 +140,10 @@ def test_length_buckets_cover_every_example_once_and_reshuffle():
 
 
 def test_beam_scores_are_the_teacher_forced_logprobs_of_the_returned_items(model_and_vocab):
-    model, vocab = model_and_vocab
+    beam_scores_are_teacher_forced(*model_and_vocab)
+
+
+def beam_scores_are_teacher_forced(model, vocab) -> None:
     prompts = [vocab.history_tokens(h, 8) for h in ([1, 2, 3], [4, 5], [7], list(range(10, 30)))]
     for beams in (40, 7):
         items, scores = DecoderOnlyBeamSearch(vocab).rank(model, prompts, beams=beams)

@@ -155,6 +155,10 @@ class SFTConfig(Section):
     user_interest_codes: int = Field(6, ge=1, description="user_interests: codes put before the history")
     positions: Literal["rotary", "learned"] = Field(
         "rotary", description="decoder: rotary positions (GPT-NeoX) or learned absolute ones (GPT-2)")
+    item_ids: Literal["none", "append", "replace"] = Field(
+        "none", description="decoder: a token of its own for each history item, a per-item memory beside the "
+                            "shared SID codes: 'append' puts it after the item's SID, 'replace' stands it in for the "
+                            "SID's last code (no longer streams); generated SIDs are unchanged")
     d_model: int = Field(128, ge=8)
     layers: int = Field(4, ge=1)
     heads: int = Field(6, ge=1)

@@ -36,17 +36,33 @@ class SIDVocabulary:
     offset: int = 2
     prefix: tuple[int, ...] = ()
     suffix: tuple[int, ...] = ()
+    item_ids: str = "none"  # the decoder's per-item tokens in histories: none, append or replace (sft.item_ids)
+
+    @property
+    def token_end(self) -> int:
+        """One past the SID tokens (and whatever a subclass adds after them); item-id tokens follow."""
+        return self.offset + self.catalog.vocab_size
 
     @property
     def size(self) -> int:
-        return self.offset + self.catalog.vocab_size
+        return self.token_end + (self.catalog.n_items if self.item_ids != "none" else 0)
 
     def item_tokens(self, item: int) -> list[int]:
         return [self.offset + t for t in self.catalog.tokens(item)]
 
+    def item_sid_in_history(self, item: int) -> list[int]:
+        """The item's SID as a history shows it: with its own token after it, or in place of the last code.
+        Generated SIDs never carry it, so the model learns it only as input."""
+        sid = self.item_tokens(item)
+        if self.item_ids == "append":
+            return [*sid, self.token_end + item]
+        if self.item_ids == "replace":
+            return [*sid[:-1], self.token_end + item]
+        return sid
+
     def item_block(self, item: int) -> list[int]:
         """What stands for the item in a history: its SID (and, for some vocabularies, more after it)."""
-        return self.item_tokens(item)
+        return self.item_sid_in_history(item)
 
     def history_tokens(self, history: list[int], max_items: int) -> list[int]:
         return [*self.prefix, *(t for item in history[-max_items:] for t in self.item_block(item)), *self.suffix]

@@ -24,9 +24,10 @@ from deepinterest.tokenizer.catalog import SIDCatalog
 PAD, START, OFFSET = 0, 1, 2
 
 
-def decoder_vocabulary(catalog: SIDCatalog) -> SIDVocabulary:
-    """SID ids as TIGER's; every history starts with the stream's start token."""
-    return SIDVocabulary(catalog, pad=PAD, eos=START, offset=OFFSET, prefix=(START,))
+def decoder_vocabulary(catalog: SIDCatalog, item_ids: str = "none") -> SIDVocabulary:
+    """SID ids as TIGER's; every history starts with the stream's start token; item-id tokens, where
+    used (sft.item_ids), after the SID tokens and interest codes."""
+    return SIDVocabulary(catalog, pad=PAD, eos=START, offset=OFFSET, prefix=(START,), item_ids=item_ids)
 
 
 def positions_needed(vocab: SIDVocabulary, max_items: int) -> int:

@@ -39,11 +39,11 @@ class InterestVocabulary(SIDVocabulary):
     inline_codes: bool = False  # the decoder backbone: each item's codes follow its SID in the history
 
     def item_block(self, item: int) -> list[int]:
-        sid = self.item_tokens(item)
+        sid = self.item_sid_in_history(item)
         return [*sid, *self.code_tokens(self.item_codes[item])] if self.inline_codes else sid
 
     @property
-    def size(self) -> int:
+    def token_end(self) -> int:
         return self.offset + self.catalog.vocab_size + self.n_codes
 
     def code_tokens(self, codes) -> list[int]:
@@ -98,7 +98,7 @@ def interest_codes(dataset: PreparedDataset, config: ExperimentConfig, progress:
 
 def with_interests(vocab: SIDVocabulary, codes: dict) -> InterestVocabulary:
     return InterestVocabulary(catalog=vocab.catalog, pad=vocab.pad, eos=vocab.eos, offset=vocab.offset,
-                              prefix=vocab.prefix, suffix=vocab.suffix,
+                              prefix=vocab.prefix, suffix=vocab.suffix, item_ids=vocab.item_ids,
                               item_codes=tuple(tuple(c) for c in codes["item_codes"]), n_codes=codes["n_codes"],
                               user_codes=codes["user_codes"], inline_codes=codes.get("inline", False))
 

@@ -61,8 +61,8 @@ def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str,
 # Options of some backbones only: left out of the others' resume settings (a tiger checkpoint made before
 # the other backbones existed still resumes).
 CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "align_tasks", "max_text_chars"}
-NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout", "positions"},
-           "tiger": CAUSAL_ONLY | {"positions"}, "decoder": CAUSAL_ONLY | {"d_kv"}}
+NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout", "positions", "item_ids"},
+           "tiger": CAUSAL_ONLY | {"positions", "item_ids"}, "decoder": CAUSAL_ONLY | {"d_kv"}}
 
 
 def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | None = None):
@@ -72,7 +72,7 @@ def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | 
     sft.model); a TIGER run with interest tasks has its interest codes there.
     """
     if config.backbone in ("tiger", "decoder"):
-        vocab = decoder_vocabulary(catalog) if config.backbone == "decoder" else SIDVocabulary(catalog)
+        vocab = decoder_vocabulary(catalog, config.item_ids) if config.backbone == "decoder" else SIDVocabulary(catalog)
         codes = load_codes(checkpoint) if checkpoint else None
         return (with_interests(vocab, codes) if codes else vocab), None
     tokenizer = sid_tokenizer(checkpoint or config.model, catalog)

@@ -37,10 +37,14 @@ def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items:
         for end in [*range(max_items, len(seq), stride), len(seq)]:
             tokens, labels = list(vocab.prefix), [IGNORE] * len(vocab.prefix)
             for position in range(max(0, end - max_items), end):
-                sid, block = vocab.item_tokens(seq[position]), vocab.item_block(seq[position])
-                codes = block[len(sid):]
+                item = seq[position]
+                sid, shown, block = vocab.item_tokens(item), vocab.item_sid_in_history(item), vocab.item_block(item)
+                codes = block[len(shown):]
                 tokens += block
-                labels += sid if position >= max(fresh, 1) else [IGNORE] * len(sid)
+                # The SID as generated is the label, also where the history shows the item's own token
+                # (an appended item token is not predicted: it carries no loss).
+                target = [*sid, *[IGNORE] * (len(shown) - len(sid))][:len(shown)]
+                labels += target if position >= max(fresh, 1) else [IGNORE] * len(shown)
                 labels += codes if code_loss and position >= fresh else [IGNORE] * len(codes)
             examples.append((tokens, labels))
             fresh = end
