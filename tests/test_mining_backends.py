@@ -91,9 +91,10 @@ def test_http_backend_gives_up_with_a_clear_error():
 
 def test_http_backend_bounds_requests_in_flight():
     # Rounds of two: the server answers a pair only once both are in flight, so reaching two never depends on
-    # timing (one at a time would stall and fail); a client that sent more would have them in flight beside a
-    # held pair, and most_in_flight would count them.
-    with ScriptedServer(hold=2) as server:
+    # timing (one at a time would stall and fail). It then keeps the pair in flight for another 0.5 s: a client
+    # that sent more has them arrive beside the held pair, and most_in_flight counts them (a pair answered at
+    # once could leave before the rest arrived).
+    with ScriptedServer(hold=2, delay=0.5) as server:
         completions = asyncio.run(ask(backend_config(server.url, max_concurrency=2, timeout=60), calls=6))
     assert len(completions) == 6 and server.most_in_flight == 2
 

@@ -47,22 +47,32 @@ def stored_calls(store):
             return 0
 
 
-# `deepinterest mine`, whose store stops after its second stored call (the real write done), says so and
-# waits on stdin: the test's SIGKILL lands mid-run at a known point, not after a lucky poll.
+# `deepinterest mine`, whose store stops after its second stored call (the real write done), says so with the
+# number of answers the LLM had given by then and waits on stdin: the test's SIGKILL lands mid-run at a known
+# point, not after a lucky poll. The event loop is blocked there, so the count is exact: a miner that stores
+# each call as it is answered has given 2 answers, one that keeps answers to store later has given more.
 PAUSING_MINER = """
 import sys
+from deepinterest.mining.backends.llama_local import LlamaCppBackend
 from deepinterest.mining.store import MiningStore
 
 real_put, stored = MiningStore.put, []
+real_complete, answered = LlamaCppBackend.complete, []
 
 def put(self, record, interests):
     real_put(self, record, interests)
     stored.append(record.key)
     if len(stored) == 2:
-        print("stored 2", flush=True)
+        print(f"stored 2 of {len(answered)} answers", flush=True)
         sys.stdin.readline()
 
+async def complete(self, *args, **kwargs):
+    completion = await real_complete(self, *args, **kwargs)
+    answered.append(completion)
+    return completion
+
 MiningStore.put = put
+LlamaCppBackend.complete = complete
 from deepinterest.cli.main import app
 app(sys.argv[1:])
 """
@@ -77,12 +87,13 @@ def test_killed_miner_resumes_to_the_uninterrupted_result(office, tmp_path):
     command = [sys.executable, "-c", PAUSING_MINER, *mine_command(office, config, tmp_path / "resumed")[3:]]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True)
-    said = next((line for line in process.stdout if line.strip() == "stored 2"), None)  # blocks until it pauses
+    said = next((line for line in process.stdout if line.startswith("stored 2")), None)  # blocks until it pauses
     assert said, "the miner ended before its second call"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     process.stdin.close()
     process.stdout.close()
+    assert said.strip() == "stored 2 of 2 answers", "every answer is stored when it comes, none kept for later"
     done_before = stored_calls(store)
     assert done_before == 2, "the kill lands after the second stored call"
     assert not (tmp_path / "resumed").exists()  # the output folder appears only when a run finishes

@@ -14,11 +14,12 @@ from deepinterest.mining.parse import Interest
 from deepinterest.mining.store import CallRecord, MiningStore, call_key
 
 RECORDS = 3000
-PAUSE_AT = RECORDS // 10
+PAUSE_AT = 307  # prime: a store that commits every 10 or 100 calls has lost finished calls when it is killed
 
 # Writes RECORDS calls with (i % 5) + 1 interests each, skipping those already done, and prints each one done.
-# With "pause", a SQLite progress handler stops it inside the transaction of call PAUSE_AT (while its rows are
-# being written), says "inside" and waits on stdin: the test's SIGKILL lands there, never at a lucky moment.
+# With "pause", a statement trace stops it in call PAUSE_AT when its call row is written and its interests are
+# next (inside put's transaction), says "inside" and waits on stdin: the test's SIGKILL lands there, never at a
+# lucky moment, and a put that committed the call apart from its interests would leave a call without them.
 WRITER = textwrap.dedent(f"""
     import sys
     from deepinterest.mining.parse import Interest
@@ -27,14 +28,13 @@ WRITER = textwrap.dedent(f"""
     store = MiningStore(sys.argv[1])
     now = {{"i": -1}}
 
-    def pause():
-        if now["i"] == {PAUSE_AT} and store.db.in_transaction:
+    def pause(statement):
+        if now["i"] == {PAUSE_AT} and statement.startswith("INSERT INTO interests") and store.db.in_transaction:
             print("inside", flush=True)
             sys.stdin.readline()
-        return 0
 
     if sys.argv[2:] == ["pause"]:
-        store.db.set_progress_handler(pause, 20)
+        store.db.set_trace_callback(pause)
     keys = [call_key("openai", "qwen", "item_v1", f"item {{i}}") for i in range({RECORDS})]
     done = store.done_keys(keys)
     for i, key in enumerate(keys):
@@ -104,6 +104,24 @@ def test_threads_share_one_store(tmp_path):
     assert store.stats()["calls"] == 200 and store.stats()["interests"] == 200
 
 
+def test_a_reader_never_holds_up_the_writer(tmp_path):
+    """WAL: a reader in the middle of a read (an export while a miner runs) neither blocks a put nor sees it
+    half-way; in a rollback journal the put would wait for the reader, here past a 0.2 s busy timeout."""
+    path = tmp_path / "mining.sqlite"
+    store = MiningStore(path, timeout=0.2)
+    store.put(record(call_key("a", "m", "item_v1", "0")), [Interest("pens", 0.5)])
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    count = "SELECT (SELECT COUNT(*) FROM calls), (SELECT COUNT(*) FROM interests)"
+    assert reader.execute(count).fetchone() == (1, 1)  # its snapshot is taken
+    store.put(record(call_key("a", "m", "item_v1", "1")), [Interest("paper", 0.5), Interest("ink", 0.5)])
+    assert reader.execute(count).fetchone() == (1, 1)  # still its snapshot
+    reader.execute("COMMIT")
+    assert reader.execute(count).fetchone() == (2, 3)
+    reader.close()
+    store.close()
+
+
 def check_consistent(path) -> int:
     """Every stored call has exactly its interests (none missing, no orphans); returns the call count."""
     db = sqlite3.connect(path)
@@ -122,7 +140,11 @@ def test_killed_writer_leaves_a_consistent_store_and_resumes(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "pause"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, env=env)
-    lines = [line.strip() for line in iter(writer.stdout.readline, "inside\n")]  # blocks until the writer is inside
+    lines = []
+    for line in writer.stdout:  # blocks until the writer is inside (a writer that never pauses fails below)
+        if line == "inside\n":
+            break
+        lines.append(line.strip())
     os.kill(writer.pid, signal.SIGKILL)  # without warning, in the middle of a transaction
     writer.wait()
     for stream in (writer.stdin, writer.stdout):
