@@ -155,6 +155,13 @@ class SFTConfig(Section):
     user_interest_codes: int = Field(6, ge=1, description="user_interests: codes put before the history")
     positions: Literal["rotary", "learned"] = Field(
         "rotary", description="decoder: rotary positions (GPT-NeoX) or learned absolute ones (GPT-2)")
+    teacher: Path | None = Field(None, description="decoder: a `deepinterest baseline sasrec` run on the same data "
+                                                   "(trained on the training split) whose next-item distributions "
+                                                   "become soft targets of every SID token (training/distill.py)")
+    teacher_weight: float = Field(0.5, ge=0, le=1, description="decoder with sft.teacher: the soft targets' share "
+                                                                 "of the loss (the rest is the true next SID)")
+    teacher_temperature: float = Field(1.0, gt=0, description="decoder with sft.teacher: temperature of the "
+                                                                "teacher's item softmax")
     item_ids: Literal["none", "append", "replace"] = Field(
         "none", description="decoder: a token of its own for each history item, a per-item memory beside the "
                             "shared SID codes: 'append' puts it after the item's SID, 'replace' stands it in for the "

@@ -34,6 +34,7 @@ from deepinterest.model.tiger import build_tiger
 from deepinterest.training.interests import load_codes, with_interests
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from deepinterest.training.distill import TOP, mixed_loss, soft_targets
 from deepinterest.training.streams import LengthBuckets, collate_streams, prompt_target_streams, stream_examples
 
 
@@ -61,8 +62,9 @@ def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str,
 # Options of some backbones only: left out of the others' resume settings (a tiger checkpoint made before
 # the other backbones existed still resumes).
 CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "align_tasks", "max_text_chars"}
-NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout", "positions", "item_ids"},
-           "tiger": CAUSAL_ONLY | {"positions", "item_ids"}, "decoder": CAUSAL_ONLY | {"d_kv"}}
+DECODER_ONLY = {"positions", "item_ids", "teacher", "teacher_weight", "teacher_temperature"}
+NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"} | DECODER_ONLY,
+           "tiger": CAUSAL_ONLY | DECODER_ONLY, "decoder": CAUSAL_ONLY | {"d_kv"}}
 
 
 def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | None = None):
@@ -104,12 +106,14 @@ def training_batches(train_sequences: list[list[int]], vocab: SIDVocabulary, con
     generator = torch.Generator().manual_seed(seed)
     if config.backbone == "decoder":
         code_loss = "sid_to_interests" in config.interest_tasks
-        examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss)
+        soft = soft_targets(train_sequences, vocab, config.teacher, config.teacher_temperature) if config.teacher else None
+        examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss, soft=soft)
         if not examples:
             raise ValueError("no training sequence has two or more items")
         examples += prompt_target_streams(extra, vocab.prefix)
-        sampler = LengthBuckets([len(tokens) for tokens, _ in examples], config.batch_size, generator)
-        return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=partial(collate_streams, pad=vocab.pad)), generator
+        sampler = LengthBuckets([len(example[0]) for example in examples], config.batch_size, generator)
+        collate_fn = partial(collate_streams, pad=vocab.pad, soft_width=TOP if soft else 0)
+        return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn), generator
     examples = next_sid_examples(train_sequences, vocab, config.max_items)
     if not examples:
         raise ValueError("no training sequence has two or more items")
@@ -177,7 +181,9 @@ def train_sft(
             model.train()
             total, batches = 0.0, 0
             for batch in loader:
-                loss = model(**batch).loss
+                soft = [batch.pop(key) for key in ("soft_index", "soft_prob") if key in batch]
+                result = model(**batch)
+                loss = mixed_loss(result.logits, batch["labels"], result.loss, *soft, config.teacher_weight) if soft else result.loss
                 optimizer.zero_grad(set_to_none=True)
                 accelerator.backward(loss)
                 optimizer.step()

@@ -22,31 +22,38 @@ IGNORE = -100
 
 
 def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items: int, *,
-                    code_loss: bool = False) -> list[tuple[list[int], list[int]]]:
+                    code_loss: bool = False, soft: dict | None = None) -> list[tuple]:
     """(tokens, labels) per window; labels are the tokens where they carry loss, IGNORE elsewhere.
 
     SID tokens carry loss from each sequence's second item on; interest codes in the stream only with
-    `code_loss` (the sid_to_interests task), and then for the first item too.
+    `code_loss` (the sid_to_interests task), and then for the first item too. With `soft` (a teacher's
+    targets per (sequence, position), training/distill.py), a third element maps each learned SID
+    token's index in the stream to its soft target.
     """
     stride = max(1, max_items // 2)
     examples = []
-    for seq in sequences:
+    for number, seq in enumerate(sequences):
         if len(seq) < 2:
             continue
         fresh = 0  # items before this index had their loss in an earlier window
         for end in [*range(max_items, len(seq), stride), len(seq)]:
-            tokens, labels = list(vocab.prefix), [IGNORE] * len(vocab.prefix)
+            tokens, labels, targets = list(vocab.prefix), [IGNORE] * len(vocab.prefix), {}
             for position in range(max(0, end - max_items), end):
                 item = seq[position]
                 sid, shown, block = vocab.item_tokens(item), vocab.item_sid_in_history(item), vocab.item_block(item)
                 codes = block[len(shown):]
-                tokens += block
                 # The SID as generated is the label, also where the history shows the item's own token
                 # (an appended item token is not predicted: it carries no loss).
                 target = [*sid, *[IGNORE] * (len(shown) - len(sid))][:len(shown)]
-                labels += target if position >= max(fresh, 1) else [IGNORE] * len(shown)
+                if position >= max(fresh, 1):
+                    if soft is not None:
+                        targets.update(zip(range(len(tokens), len(tokens) + len(sid)), soft[(number, position)]))
+                    labels += target
+                else:
+                    labels += [IGNORE] * len(shown)
+                tokens += block
                 labels += codes if code_loss and position >= fresh else [IGNORE] * len(codes)
-            examples.append((tokens, labels))
+            examples.append((tokens, labels) if soft is None else (tokens, labels, targets))
             fresh = end
     return examples
 
@@ -56,17 +63,23 @@ def prompt_target_streams(pairs: list[tuple[list[int], list[int]]], start: tuple
     return [([*start, *prompt, *target], [IGNORE] * (len(start) + len(prompt)) + list(target)) for prompt, target in pairs]
 
 
-def collate_streams(batch: list[tuple[list[int], list[int]]], pad: int) -> dict[str, torch.Tensor]:
-    """Right-padded streams (positions count from 0 in every row) and their labels."""
-    width = max(len(tokens) for tokens, _ in batch)
+def collate_streams(batch: list[tuple], pad: int, soft_width: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded streams (positions count from 0 in every row) and their labels; with `soft_width`,
+    the soft targets too (`soft_index`, `soft_prob`: zero probability where a token has none)."""
+    width = max(len(example[0]) for example in batch)
     input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (tokens, target) in enumerate(batch):
+    soft_index = torch.zeros((len(batch), width, soft_width), dtype=torch.long)
+    soft_prob = torch.zeros((len(batch), width, soft_width))
+    for row, (tokens, target, *soft) in enumerate(batch):
         input_ids[row, :len(tokens)] = torch.as_tensor(tokens)
         labels[row, :len(tokens)] = torch.as_tensor(target)
         mask[row, :len(tokens)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+        for column, (index, prob) in (soft[0].items() if soft and soft_width else ()):
+            soft_index[row, column], soft_prob[row, column] = torch.as_tensor(index), torch.as_tensor(prob)
+    out = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+    return {**out, "soft_index": soft_index, "soft_prob": soft_prob} if soft_width else out
 
 
 class LengthBuckets(Sampler[list[int]]):

@@ -1,0 +1,84 @@
+"""Soft targets for the decoder's SID tokens from a trained SASRec (sft.teacher, sft.teacher_weight).
+
+One-hot next-item targets tell the decoder nothing about the items a user might as well have bought.
+A SASRec trained on the same training split gives, at every position of a training sequence, a
+distribution over all items; the decoder's SID factorizes that distribution level by level. At level l
+of the true item's SID, the soft target is the teacher's mass on the items that share the true item's
+first l tokens, summed by their token at level l (renormalized): exactly the conditional the decoder's
+softmax at that token models, so `teacher_weight` 1 would make the decoder imitate the teacher's ranking
+through its own trie. The loss mixes the two: (1 - w) * cross-entropy on the true token + w * cross-entropy
+on the soft target. Only training sequences are read (positions predict items of the training split).
+
+Targets are kept sparse: the `TOP` most likely tokens of each level, renormalized.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.training.sasrec import load_sasrec
+
+TOP = 16  # tokens kept per soft target (a level's mass is almost all in its few likeliest tokens)
+SoftTargets = dict[tuple[int, int], list[tuple[list[int], list[float]]]]  # (sequence, position) -> per SID token
+
+
+def _level_tables(vocab: SIDVocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Per item and depth: the vocabulary token at that depth (-1 past the SID's end), and a group id of
+    the tokens before it (items of one group are the candidates at that depth)."""
+    n, depth = vocab.catalog.n_items, vocab.catalog.max_length
+    tokens = np.full((n, depth), -1, dtype=np.int64)
+    for item in range(n):
+        sid = vocab.item_tokens(item)
+        tokens[item, :len(sid)] = sid
+    groups = np.zeros((n, depth), dtype=np.int64)
+    for level in range(1, depth):
+        _, groups[:, level] = np.unique(tokens[:, :level], axis=0, return_inverse=True)
+    return tokens, groups
+
+
+def soft_targets(sequences: list[list[int]], vocab: SIDVocabulary, teacher: Path, temperature: float = 1.0,
+                 chunk: int = 512, top: int = TOP) -> SoftTargets:
+    """The teacher's soft target of every SID token of every item after each sequence's first: its `top`
+    likeliest tokens per depth, renormalized."""
+    sasrec = load_sasrec(teacher, vocab.catalog.n_items)
+    tokens, groups = (torch.as_tensor(a) for a in _level_tables(vocab))
+    positions = [(s, k) for s, seq in enumerate(sequences) for k in range(1, len(seq))]
+    out: SoftTargets = {}
+    for start in range(0, len(positions), chunk):
+        part = positions[start:start + chunk]
+        histories = [sequences[s][:k][-sasrec.max_len:] for s, k in part]
+        probs = torch.softmax(sasrec.score(None, histories) / temperature, dim=-1)  # positions x items
+        true = torch.as_tensor([sequences[s][k] for s, k in part])
+        per_level = []
+        for level in range(tokens.shape[1]):
+            same = (groups[:, level][None, :] == groups[true, level][:, None]) & (tokens[:, level] >= 0)[None, :]
+            mass = torch.zeros(len(part), vocab.size).scatter_add_(1, tokens[:, level].clamp(min=0).expand(len(part), -1),
+                                                                    probs * same)
+            top_tokens = mass.topk(top, dim=-1)
+            per_level.append((top_tokens.indices, top_tokens.values / top_tokens.values.sum(-1, keepdim=True).clamp(min=1e-12)))
+        for row, (s, k) in enumerate(part):
+            length = len(vocab.item_tokens(int(true[row])))
+            out[(s, k)] = [(per_level[d][0][row].tolist(), per_level[d][1][row].tolist()) for d in range(length)]
+    return out
+
+
+def mixed_loss(logits: torch.Tensor, labels: torch.Tensor, hard: torch.Tensor, soft_index: torch.Tensor,
+               soft_prob: torch.Tensor, weight: float) -> torch.Tensor:
+    """(1 - weight) * the model's own (hard) loss + weight * cross-entropy on the soft targets, both per
+    labelled token; a labelled token without a soft target (an interest code, a task stream) keeps its
+    hard target there too."""
+    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    index, prob = soft_index[:, 1:], soft_prob[:, 1:]
+    has_soft = prob.sum(-1) > 0
+    target = torch.where(has_soft[..., None], prob, 0.0)
+    soft = -(logprobs.gather(-1, index) * target).sum(-1)
+    # Tokens without a soft target take their hard label as a one-hot soft one.
+    labelled = labels[:, 1:] != -100
+    own = -logprobs.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+    soft = torch.where(has_soft, soft, own)
+    n = labelled.sum().clamp(min=1)
+    return (1 - weight) * hard + weight * (soft * labelled).sum() / n
