@@ -150,7 +150,7 @@ def test_the_collab_reward_trains_its_sasrec_teacher_as_a_stage_before_rl(run_co
     assert_metrics_table(report, "After GRPO", read_json(out / "rl" / "metrics.json"))
 
 
-def test_collaborative_sids_use_the_pipelines_own_sasrec(run_config, tmp_path):
+def test_collaborative_sids_and_the_decoders_soft_targets_use_the_pipelines_own_sasrec(run_config, tmp_path):
     import shutil
 
     path, out, _ = run_config
@@ -162,6 +162,15 @@ def test_collaborative_sids_use_the_pipelines_own_sasrec(run_config, tmp_path):
     timings = read_json(copy / "pipeline.json")["timings"]
     assert list(timings).index("teacher") < list(timings).index("tokenize") and not timings["tokenize"]["skipped"]
     assert read_json(copy / "tokenize" / "summary.json")["collab"] == str(copy / "teacher")
+    # The decoder distils from the same SASRec: only sft (and what follows it) is redone.
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(copy), "--set", "tokenizer.collaborative=true",
+                                      "--set", "sasrec.epochs=1", "--set", "sasrec.hidden=16", "--set", "sft.backbone=decoder",
+                                      "--set", "sft.distill=true", "--set", "sft.teacher_weight=0.9"])
+    assert result.exit_code == 0, result.output
+    redone = [name for name, t in read_json(copy / "pipeline.json")["timings"].items() if not t["skipped"]]
+    assert redone == ["sft"]
+    trained = read_json(copy / "sft" / "run.json")["config"]["sft"]
+    assert trained["teacher"] == str(copy / "teacher") and trained["teacher_weight"] == 0.9
 
 
 def test_a_teacher_the_user_names_enters_rl_by_its_weights(run_config):

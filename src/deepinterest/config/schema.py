@@ -158,6 +158,8 @@ class SFTConfig(Section):
     teacher: Path | None = Field(None, description="decoder: a `deepinterest baseline sasrec` run on the same data "
                                                    "(trained on the training split) whose next-item distributions "
                                                    "become soft targets of every SID token (training/distill.py)")
+    distill: bool = Field(False, description="`deepinterest run`, decoder: distil from the pipeline's own SASRec "
+                                             "(the teacher stage) when sft.teacher names none")
     teacher_weight: float = Field(0.5, ge=0, le=1, description="decoder with sft.teacher: the soft targets' share "
                                                                  "of the loss (the rest is the true next SID)")
     teacher_temperature: float = Field(1.0, gt=0, description="decoder with sft.teacher: temperature of the "

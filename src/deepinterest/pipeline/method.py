@@ -69,8 +69,10 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = 
                                                 [config.label.human_labels]))
             curated, curated_stage = out / "label" / "interests.parquet", "label"
 
-    # One SASRec on the training split (also a baseline row) serves collaborative SIDs and the reward's collab term.
+    # One SASRec on the training split (also a baseline row) serves collaborative SIDs, the decoder's soft
+    # targets and the reward's collab term.
     wants_teacher = {"tokenize": config.tokenizer.collaborative and config.tokenizer.collab is None,
+                     "sft": config.sft.backbone == "decoder" and config.sft.distill and config.sft.teacher is None,
                      "rl": plan.rl and config.rl.reward.collab > 0 and config.rl.teacher is None}
     if any(wants_teacher.values()):
         summaries["teacher"] = pipe.run(Stage("teacher", [settings_of(config.sasrec), settings_of(config.eval), config.seed],
@@ -87,12 +89,16 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = 
         [Path(collab) / "model.safetensors" if collab and not wants_teacher["tokenize"] else None]))
 
     tasks = list(config.sft.interest_tasks) if plan.interests and plan.interests_in_sft else []
+    sft_teacher = out / "teacher" if wants_teacher["sft"] else config.sft.teacher
     sft_config = config.model_copy(update={"sft": config.sft.model_copy(update={
-        "data": data, "sid": out / "tokenize", "interests": curated if tasks else None, "interest_tasks": tasks})})
+        "data": data, "sid": out / "tokenize", "interests": curated if tasks else None, "interest_tasks": tasks,
+        "teacher": sft_teacher})})
+    # A teacher the user names is an input by its weights; the pipeline's own is a stage before this one.
+    named_teacher = Path(config.sft.teacher) / "model.safetensors" if config.sft.teacher is not None else None
     summaries["sft"] = pipe.run(Stage(
-        "sft", [settings_of(sft_config.sft), settings_of(config.eval), config.seed, tasks],
-        ["data", "tokenize"] + ([curated_stage] if tasks else []),
-        lambda f: run_sft(sft_config, f, progress=progress)))
+        "sft", [settings_of(sft_config.sft), settings_of(config.eval), config.seed, tasks, file_stamp(named_teacher)],
+        ["data", "tokenize"] + ([curated_stage] if tasks else []) + (["teacher"] if wants_teacher["sft"] else []),
+        lambda f: run_sft(sft_config, f, progress=progress), [named_teacher]))
 
     if plan.rl:
         # The reward reads the same curated interests as the SIDs and SFT (unfiltered ones without RLDI).

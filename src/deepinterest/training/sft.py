@@ -62,7 +62,7 @@ def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str,
 # Options of some backbones only: left out of the others' resume settings (a tiger checkpoint made before
 # the other backbones existed still resumes).
 CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "align_tasks", "max_text_chars"}
-DECODER_ONLY = {"positions", "item_ids", "teacher", "teacher_weight", "teacher_temperature"}
+DECODER_ONLY = {"positions", "item_ids", "teacher", "distill", "teacher_weight", "teacher_temperature"}
 NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"} | DECODER_ONLY,
            "tiger": CAUSAL_ONLY | DECODER_ONLY, "decoder": CAUSAL_ONLY | {"d_kv"}}
 
