@@ -10,7 +10,7 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.evaluation.baselines import run_sasrec
 from deepinterest.model.sid_decoder import build_sid_decoder, decoder_vocabulary
 from deepinterest.tokenizer.catalog import SIDCatalog
-from deepinterest.training.distill import mixed_loss, soft_targets
+from deepinterest.training.distill import mixed_loss, soft_targets, teacher_probabilities
 from deepinterest.training.sasrec import load_sasrec
 from deepinterest.training.streams import IGNORE, collate_streams, stream_examples
 from tests.test_sid_decoder import tiny
@@ -34,7 +34,10 @@ def test_the_soft_targets_factorize_the_teachers_item_probability(teacher_setup)
     sasrec = load_sasrec(run, vocab.catalog.n_items)
     for (s, k), levels in list(soft.items())[:60]:
         true = sequences[s][k]
-        teacher = torch.softmax(sasrec.score(None, [sequences[s][:k]]) / 2.0, dim=-1)[0]
+        logits = sasrec.score(None, [sequences[s][:k]])[0] / 2.0
+        seen = [i for i in set(sequences[s][:k]) if i != true]
+        logits[seen] = float("-inf")  # no mass on what the user already bought (the true item keeps its own)
+        teacher = torch.softmax(logits, dim=-1)
         assert len(levels) == len(vocab.item_tokens(true))
         chain = 1.0
         for depth, (tokens, probs) in enumerate(levels):
@@ -72,3 +75,18 @@ def test_soft_targets_sit_on_the_learned_sid_tokens_and_mix_into_the_loss(teache
         # near-uniform logits is not implied, but it is not the hard loss either.
         teacher_loss = mixed_loss(result.logits, batch["labels"], hard, soft_index, soft_prob, 1.0)
         assert abs(teacher_loss.item() - hard.item()) > 1e-3
+
+
+def test_the_teachers_mass_on_bought_items_is_dropped_but_the_true_items_kept(teacher_setup):
+    run, vocab, sequences = teacher_setup
+    sasrec = load_sasrec(run, vocab.catalog.n_items)
+    histories = [seq[:-1] for seq in sequences]
+    true = torch.as_tensor([seq[-1] for seq in sequences])
+    true[0] = histories[0][0]  # a repeat purchase: the true item keeps its mass
+    kept = teacher_probabilities(sasrec, histories, true, 1.0, exclude_history=False)
+    dropped = teacher_probabilities(sasrec, histories, true, 1.0, exclude_history=True)
+    for row, history in enumerate(histories):
+        others = [i for i in set(history) if i != int(true[row])]
+        assert dropped[row, others].sum() == 0 and kept[row, others].sum() > 0
+        assert dropped[row].sum().item() == pytest.approx(1.0, rel=1e-5)
+        assert dropped[row, true[row]] > kept[row, true[row]]  # renormalized over what is left

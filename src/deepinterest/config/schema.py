@@ -164,6 +164,9 @@ class SFTConfig(Section):
                                                                  "of the loss (the rest is the true next SID)")
     teacher_temperature: float = Field(1.0, gt=0, description="decoder with sft.teacher: temperature of the "
                                                                 "teacher's item softmax")
+    teacher_exclude_history: bool = Field(True, description="decoder with sft.teacher: no soft-target mass on "
+                                                            "items already in the history (SASRec favours the last "
+                                                            "one; Amazon splits never repeat an item)")
     item_ids: Literal["none", "append", "replace"] = Field(
         "none", description="decoder: a token of its own for each history item, a per-item memory beside the "
                             "shared SID codes: 'append' puts it after the item's SID, 'replace' stands it in for the "

@@ -62,7 +62,8 @@ def collate(batch: list[tuple[list[int], list[int]]], pad: int = 0) -> dict[str,
 # Options of some backbones only: left out of the others' resume settings (a tiger checkpoint made before
 # the other backbones existed still resumes).
 CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "align_tasks", "max_text_chars"}
-DECODER_ONLY = {"positions", "item_ids", "teacher", "distill", "teacher_weight", "teacher_temperature"}
+DECODER_ONLY = {"positions", "item_ids", "teacher", "distill", "teacher_weight", "teacher_temperature",
+                "teacher_exclude_history"}
 NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"} | DECODER_ONLY,
            "tiger": CAUSAL_ONLY | DECODER_ONLY, "decoder": CAUSAL_ONLY | {"d_kv"}}
 
@@ -106,7 +107,8 @@ def training_batches(train_sequences: list[list[int]], vocab: SIDVocabulary, con
     generator = torch.Generator().manual_seed(seed)
     if config.backbone == "decoder":
         code_loss = "sid_to_interests" in config.interest_tasks
-        soft = soft_targets(train_sequences, vocab, config.teacher, config.teacher_temperature) if config.teacher else None
+        soft = (soft_targets(train_sequences, vocab, config.teacher, config.teacher_temperature, config.teacher_exclude_history)
+                if config.teacher else None)
         examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss, soft=soft)
         if not examples:
             raise ValueError("no training sequence has two or more items")
