@@ -1,7 +1,8 @@
 """Seconds per training epoch of SASRec, TIGER and the decoder backbone, in one run at one thread count.
 
-    .venv/bin/python benchmarks/sft_speed.py --data runs/office/data --sid runs/office/sid \\
-        --tiger configs/tiger-office-cpu.yaml --decoder configs/decoder-office.yaml --sasrec configs/sasrec-office.yaml \\
+    .venv/bin/python benchmarks/sft_speed.py --data runs/office/data --sid runs/office/sid-cf \\
+        --tiger configs/tiger-office-cpu.yaml --decoder configs/decoder-office.yaml configs/decoder-office-distill.yaml \\
+        --sasrec configs/sasrec-office.yaml \\
         --threads 1 --epochs 2 --out benchmarks/results/sft_speed.json
 
 Each model trains with its real trainer (training/sasrec.py, training/sft.py) for `--epochs` epochs
@@ -18,6 +19,7 @@ import os
 import platform
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -34,12 +36,15 @@ def sft_speed(config_path: Path, dataset: PreparedDataset, sid: Path, epochs: in
     config = load_config(config_path, [f"sft.epochs={epochs}", f"sft.eval_every={epochs + 1}", f"sft.threads={threads}",
                                        "sft.device=cpu", *overrides]).sft
     vocab, _ = build_vocabulary(SIDCatalog.load(sid, dataset.item_ids), config)
+    started = time.perf_counter()  # building the examples (the decoder's soft targets, where a teacher is set)
     examples, loader, _ = training_batches(dataset.train_sequences, vocab, config, [], 42)
+    prepare = time.perf_counter() - started
     tokens = sum(len(a) + len(b) for a, b in examples) if config.backbone == "tiger" else sum(len(a) for a, _ in examples)
     with tempfile.TemporaryDirectory() as out:
         _, log = train_sft(dataset.train_sequences, vocab, config, lambda model: 0.0, Path(out), progress=False)
     seconds = statistics.median(e["seconds"] for e in log["epochs"])
     return {"config": str(config_path), "backbone": config.backbone, "examples": len(examples), "batches": len(loader),
+            "prepare_seconds": round(prepare, 2),
             "tokens_per_epoch": tokens, "epoch_seconds": [e["seconds"] for e in log["epochs"]],
             "seconds_per_epoch": round(seconds, 2), "tokens_per_second": round(tokens / seconds)}
 
@@ -59,7 +64,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="prepared data folder")
     parser.add_argument("--sid", type=Path, required=True, help="SID catalog folder")
     parser.add_argument("--tiger", type=Path, default=Path("configs/tiger-office-cpu.yaml"))
-    parser.add_argument("--decoder", type=Path, default=Path("configs/decoder-office.yaml"))
+    parser.add_argument("--decoder", type=Path, nargs="+", default=[Path("configs/decoder-office.yaml")],
+                        help="one or more decoder configs (the first is `decoder` in the JSON; all are in `decoders`)")
     parser.add_argument("--sasrec", type=Path, default=Path("configs/sasrec-office.yaml"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=2)
@@ -69,16 +75,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dataset = PreparedDataset(args.data)
     sasrec = sasrec_speed(args.sasrec, dataset, args.epochs, args.threads)
-    decoder = sft_speed(args.decoder, dataset, args.sid, args.epochs, args.threads, args.overrides)
+    decoders = {str(path): sft_speed(path, dataset, args.sid, args.epochs, args.threads, args.overrides) for path in args.decoder}
     tiger = sft_speed(args.tiger, dataset, args.sid, args.epochs, args.threads, args.overrides)
+    for run in decoders.values():
+        run["epoch_vs_sasrec"] = round(run["seconds_per_epoch"] / sasrec["seconds_per_epoch"], 2)
+        run["tiger_epoch_vs_this"] = round(tiger["seconds_per_epoch"] / run["seconds_per_epoch"], 2)
+    decoder = decoders[str(args.decoder[0])]
     result = {"data": str(args.data), "threads": args.threads, "epochs": args.epochs, "cpu": platform.processor() or platform.machine(),
-              "cores": os.cpu_count(), "sasrec": sasrec, "tiger": tiger, "decoder": decoder,
-              "decoder_epoch_vs_sasrec": round(decoder["seconds_per_epoch"] / sasrec["seconds_per_epoch"], 2),
-              "tiger_epoch_vs_decoder": round(tiger["seconds_per_epoch"] / decoder["seconds_per_epoch"], 2)}
+              "cores": os.cpu_count(), "sasrec": sasrec, "tiger": tiger, "decoder": decoder, "decoders": decoders,
+              "decoder_epoch_vs_sasrec": decoder["epoch_vs_sasrec"], "tiger_epoch_vs_decoder": decoder["tiger_epoch_vs_this"]}
     write_json(args.out, result)
-    print(f"seconds per epoch: SASRec {sasrec['seconds_per_epoch']}, decoder {decoder['seconds_per_epoch']}, "
-          f"TIGER {tiger['seconds_per_epoch']}; decoder / SASRec {result['decoder_epoch_vs_sasrec']}x, "
-          f"TIGER / decoder {result['tiger_epoch_vs_decoder']}x")
+    print(f"seconds per epoch: SASRec {sasrec['seconds_per_epoch']}, TIGER {tiger['seconds_per_epoch']}")
+    for path, run in decoders.items():
+        print(f"  {path}: {run['seconds_per_epoch']} ({run['epoch_vs_sasrec']}x SASRec, TIGER / it {run['tiger_epoch_vs_this']}x; "
+              f"examples built in {run['prepare_seconds']} s)")
 
 
 if __name__ == "__main__":
