@@ -39,7 +39,7 @@ def sft_speed(config_path: Path, dataset: PreparedDataset, sid: Path, epochs: in
     started = time.perf_counter()  # building the examples (the decoder's soft targets, where a teacher is set)
     examples, loader, _ = training_batches(dataset.train_sequences, vocab, config, [], 42)
     prepare = time.perf_counter() - started
-    tokens = sum(len(a) + len(b) for a, b in examples) if config.backbone == "tiger" else sum(len(a) for a, _ in examples)
+    tokens = sum(len(a) + len(b) for a, b in examples) if config.backbone == "tiger" else sum(len(example[0]) for example in examples)
     with tempfile.TemporaryDirectory() as out:
         _, log = train_sft(dataset.train_sequences, vocab, config, lambda model: 0.0, Path(out), progress=False)
     seconds = statistics.median(e["seconds"] for e in log["epochs"])
