@@ -64,16 +64,16 @@ def test_soft_targets_sit_on_the_learned_sid_tokens_and_mix_into_the_loss(teache
     model = build_sid_decoder(vocab, tiny()).eval()
     with torch.no_grad():
         result = model(**batch)
-        hard = result.loss
-        assert mixed_loss(result.logits, batch["labels"], hard, soft_index, soft_prob, 0.0) == pytest.approx(hard.item())
+        hard = result.loss  # transformers' own causal-LM loss
+        assert mixed_loss(result.logits, batch["labels"], soft_index, soft_prob, 0.0) == pytest.approx(hard.item())
         # One-hot soft targets on the true tokens give the hard loss back at any weight.
         one_hot_index = batch["labels"].clamp(min=0)[..., None].expand_as(soft_index).contiguous()
         one_hot = torch.zeros_like(soft_prob)
         one_hot[..., 0] = (batch["labels"] != IGNORE).float()
-        assert mixed_loss(result.logits, batch["labels"], hard, one_hot_index, one_hot, 0.7) == pytest.approx(hard.item(), rel=1e-5)
+        assert mixed_loss(result.logits, batch["labels"], one_hot_index, one_hot, 0.7) == pytest.approx(hard.item(), rel=1e-5)
         # The teacher's targets are softer than the truth: a different, larger loss for an untrained model's
         # near-uniform logits is not implied, but it is not the hard loss either.
-        teacher_loss = mixed_loss(result.logits, batch["labels"], hard, soft_index, soft_prob, 1.0)
+        teacher_loss = mixed_loss(result.logits, batch["labels"], soft_index, soft_prob, 1.0)
         assert abs(teacher_loss.item() - hard.item()) > 1e-3
 
 

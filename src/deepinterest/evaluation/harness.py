@@ -26,6 +26,7 @@ from deepinterest.evaluation.metrics import (
     intra_list_diversity,
     popularity_percentile,
 )
+from deepinterest.model.scores import mask_history
 
 BEYOND_ACCURACY_K = 10
 
@@ -50,9 +51,7 @@ class ScoreRanker:
     def rank(self, users: np.ndarray, histories: list[list[int]], k: int) -> np.ndarray:
         scores = self.score(users, histories).float()
         if self.exclude_history:
-            rows = [r for r, h in enumerate(histories) for _ in h]
-            cols = [i for h in histories for i in h]
-            scores[rows, cols] = -torch.inf
+            mask_history(scores, histories)
         return deterministic_topk(scores, k).cpu().numpy()
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.scores import mask_history
 from deepinterest.training.sasrec import load_sasrec
 
 TOP = 16  # tokens kept per soft target (a level's mass is almost all in its few likeliest tokens)
@@ -48,11 +49,7 @@ def teacher_probabilities(sasrec, histories: list[list[int]], true: torch.Tensor
     its top items are the last one, 36% of its mass), while these splits never repeat an item."""
     logits = sasrec.score(None, histories) / temperature
     if exclude_history:
-        rows = torch.as_tensor([r for r, h in enumerate(histories) for _ in h])
-        seen = torch.as_tensor([i for h in histories for i in h])
-        keep = logits[torch.arange(len(histories)), true]
-        logits[rows, seen] = float("-inf")
-        logits[torch.arange(len(histories)), true] = keep
+        mask_history(logits, histories, keep=true)
     return torch.softmax(logits, dim=-1)
 
 
@@ -76,25 +73,21 @@ def soft_targets(sequences: list[list[int]], vocab: SIDVocabulary, teacher: Path
                                                                     probs * same)
             top_tokens = mass.topk(top, dim=-1)
             per_level.append((top_tokens.indices, top_tokens.values / top_tokens.values.sum(-1, keepdim=True).clamp(min=1e-12)))
+        lengths = (tokens[true] >= 0).sum(1).tolist()  # each true item's SID length
         for row, (s, k) in enumerate(part):
-            length = len(vocab.item_tokens(int(true[row])))
-            out[(s, k)] = [(per_level[d][0][row].tolist(), per_level[d][1][row].tolist()) for d in range(length)]
+            out[(s, k)] = [(per_level[d][0][row].tolist(), per_level[d][1][row].tolist()) for d in range(lengths[row])]
     return out
 
 
-def mixed_loss(logits: torch.Tensor, labels: torch.Tensor, hard: torch.Tensor, soft_index: torch.Tensor,
-               soft_prob: torch.Tensor, weight: float) -> torch.Tensor:
-    """(1 - weight) * the model's own (hard) loss + weight * cross-entropy on the soft targets, both per
-    labelled token; a labelled token without a soft target (an interest code, a task stream) keeps its
-    hard target there too."""
+def mixed_loss(logits: torch.Tensor, labels: torch.Tensor, soft_index: torch.Tensor, soft_prob: torch.Tensor,
+               weight: float) -> torch.Tensor:
+    """Per labelled token, (1 - weight) * cross-entropy on the true token + weight * cross-entropy on the
+    soft target, averaged over the labelled tokens (the hard part is the model's own causal-LM loss); a
+    labelled token without a soft target (an interest code, a task stream) keeps its true token there too.
+    One log-softmax serves both parts, so the model is called without labels."""
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    index, prob = soft_index[:, 1:], soft_prob[:, 1:]
-    has_soft = prob.sum(-1) > 0
-    target = torch.where(has_soft[..., None], prob, 0.0)
-    soft = -(logprobs.gather(-1, index) * target).sum(-1)
-    # Tokens without a soft target take their hard label as a one-hot soft one.
-    labelled = labels[:, 1:] != -100
-    own = -logprobs.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
-    soft = torch.where(has_soft, soft, own)
-    n = labelled.sum().clamp(min=1)
-    return (1 - weight) * hard + weight * (soft * labelled).sum() / n
+    labels, index, prob = labels[:, 1:], soft_index[:, 1:], soft_prob[:, 1:]
+    labelled = labels != -100
+    own = -logprobs.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    soft = torch.where(prob.sum(-1) > 0, -(logprobs.gather(-1, index) * prob).sum(-1), own)
+    return (((1 - weight) * own + weight * soft) * labelled).sum() / labelled.sum().clamp(min=1)

@@ -183,9 +183,11 @@ def train_sft(
             model.train()
             total, batches = 0.0, 0
             for batch in loader:
-                soft = [batch.pop(key) for key in ("soft_index", "soft_prob") if key in batch]
-                result = model(**batch)
-                loss = mixed_loss(result.logits, batch["labels"], result.loss, *soft, config.teacher_weight) if soft else result.loss
+                if "soft_index" in batch:  # the teacher's soft targets: one log-softmax for both losses
+                    soft, labels = [batch.pop(key) for key in ("soft_index", "soft_prob")], batch.pop("labels")
+                    loss = mixed_loss(model(**batch).logits, labels, *soft, config.teacher_weight)
+                else:
+                    loss = model(**batch).loss
                 optimizer.zero_grad(set_to_none=True)
                 accelerator.backward(loss)
                 optimizer.step()

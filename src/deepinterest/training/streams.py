@@ -44,7 +44,7 @@ def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items:
                 codes = block[len(shown):]
                 # The SID as generated is the label, also where the history shows the item's own token
                 # (an appended item token is not predicted: it carries no loss).
-                target = [*sid, *[IGNORE] * (len(shown) - len(sid))][:len(shown)]
+                target = sid + [IGNORE] * (len(shown) - len(sid))
                 if position >= max(fresh, 1):
                     if soft is not None:
                         targets.update(zip(range(len(tokens), len(tokens) + len(sid)), soft[(number, position)]))
@@ -76,8 +76,10 @@ def collate_streams(batch: list[tuple], pad: int, soft_width: int = 0) -> dict[s
         input_ids[row, :len(tokens)] = torch.as_tensor(tokens)
         labels[row, :len(tokens)] = torch.as_tensor(target)
         mask[row, :len(tokens)] = 1
-        for column, (index, prob) in (soft[0].items() if soft and soft_width else ()):
-            soft_index[row, column], soft_prob[row, column] = torch.as_tensor(index), torch.as_tensor(prob)
+        if soft and soft_width and soft[0]:  # one copy a row: the columns of its learned tokens at once
+            columns = list(soft[0])
+            soft_index[row, columns] = torch.as_tensor([index for index, _ in soft[0].values()])
+            soft_prob[row, columns] = torch.as_tensor([prob for _, prob in soft[0].values()])
     out = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
     return {**out, "soft_index": soft_index, "soft_prob": soft_prob} if soft_width else out
 
