@@ -60,3 +60,28 @@ def test_an_index_outside_the_catalog_is_refused(popular, bad):
     ranker.ranked[3] = dataset.n_items if bad == "n_items" else bad
     with pytest.raises(ValueError, match="outside the catalog"):
         Evaluator(dataset).run(ranker, "valid", progress=False)
+
+
+class EchoLastRanker:
+    """Ranks each example's last history item first: lets a test see which examples it was given."""
+
+    def rank(self, users, histories, k):
+        return np.array([[h[-1]] + [0] * (k - 1) for h in histories])
+
+
+def test_a_limited_run_ranks_a_fixed_random_sample_not_the_first_users(popular):
+    dataset, _ = popular
+    evaluator, examples = Evaluator(dataset), dataset.examples("valid")
+    sample = examples.sample(500)
+    assert len(sample) == 500 and examples.sample(500).users.tolist() == sample.users.tolist()  # fixed
+    assert sample.users.max() > examples.users[499]  # reaches past the first 500
+    assert (np.diff(sample.users) > 0).all()  # original order kept, no user twice
+    # Users, histories and targets stay aligned: the same rows as the full split's at those users.
+    position = {int(u): i for i, u in enumerate(examples.users)}
+    rows = [position[int(u)] for u in sample.users]
+    assert sample.targets.tolist() == examples.targets[rows].tolist()
+    assert sample.histories == [examples.histories[i] for i in rows]
+    limited = evaluator.run(EchoLastRanker(), "valid", progress=False, limit=500)
+    assert limited.metrics["examples"] == 500
+    assert limited.ranked[:, 0].tolist() == [h[-1] for h in sample.histories]
+    assert examples.sample(len(examples) + 1) is examples

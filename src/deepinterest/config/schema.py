@@ -185,7 +185,7 @@ class SFTConfig(Section):
     warmup_steps: int = Field(500, ge=0)
     patience: int = Field(10, ge=1, description="validations without a better valid NDCG@10 before stopping")
     eval_every: int = Field(5, ge=1, description="epochs between validations")
-    valid_limit: int | None = Field(None, description="validate on the first N users only (None: all)")
+    valid_limit: int | None = Field(None, description="validate on a fixed random sample of N users (None: all)")
     max_minutes: float | None = Field(None, gt=0, description="training time budget over the whole (resumed) run; "
                                       "stops after the epoch that spends it, then validates and evaluates the best weights")
     beams: int = Field(20, ge=1, description="beam width of constrained search (>= the largest K)")
@@ -351,7 +351,7 @@ class RLConfig(Section):
     dropout: bool = Field(False, description="keep the model's dropout on in the update pass (as in SFT); needs "
                                              "updates_per_batch 1, where the sampling policy is the updated one")
     eval_every: int = Field(25, ge=1, description="steps between validations (valid NDCG@10; the best is kept)")
-    valid_limit: int | None = Field(1000, description="validate on the first N users (None: all)")
+    valid_limit: int | None = Field(1000, description="validate on a fixed random sample of N users (None: all)")
     max_minutes: float | None = Field(None, gt=0, description="time budget for the updates")
     interests: Path | None = Field(None, description="RLDI folder (q and kept interests); `deepinterest run` sets it")
     teacher: Path | None = Field(None, description="a `deepinterest baseline sasrec` run folder on the same data: "

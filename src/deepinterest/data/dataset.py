@@ -22,6 +22,17 @@ class EvalExamples:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def sample(self, n: int, seed: int = 0) -> EvalExamples:
+        """A fixed random sample of n examples, in their original order (the same sample on every call).
+
+        Why not the first n: examples are ordered by user index, which follows the raw file's order
+        (on Beauty SASRec scores .0265 NDCG@10 on the first 5,000 valid users against .0498 on all).
+        """
+        if n >= len(self):
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), n, replace=False))
+        return EvalExamples(self.users[keep], [self.histories[i] for i in keep], self.targets[keep])
+
 
 class PreparedDataset:
     def __init__(self, folder: Path):

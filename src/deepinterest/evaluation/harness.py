@@ -91,8 +91,11 @@ class Evaluator:
         self._item_vectors = None
 
     def run(self, ranker: Ranker, split: str, *, progress: bool = True, limit: int | None = None) -> SplitResult:
+        """Rank a split's examples; with `limit`, a fixed random sample of that many (see EvalExamples.sample)."""
         examples = self.dataset.examples(split)
-        n = len(examples) if limit is None else min(limit, len(examples))
+        if limit is not None:  # a fixed random sample: the first users are no fair sample
+            examples = examples.sample(limit)
+        n = len(examples)
         batch = self.config.batch_size
         ranked = np.empty((n, self.k), dtype=np.int64)
         with Progress(transient=True, disable=not progress) as bar:
@@ -106,7 +109,7 @@ class Evaluator:
                 bar.advance(task, stop - start)
         if (ranked < -1).any() or (ranked >= self.dataset.n_items).any():
             raise ValueError("ranker returned item indices outside the catalog (only -1 may mark an invalid output)")
-        targets = examples.targets[:n]
+        targets = examples.targets
         return SplitResult(self.metrics(ranked, targets), ranked, examples)
 
     def metrics(self, ranked: np.ndarray, targets: np.ndarray) -> dict[str, float]:
