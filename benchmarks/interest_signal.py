@@ -17,6 +17,10 @@ Expected: informative above none with an interval above zero; shuffled not.
 --sasrec reuses a finished `deepinterest baseline sasrec` run on the same data for the collaborative part of the
 SIDs (else each run trains its own, about 3 min each). A finished run folder is reused as it is (`deepinterest
 run` skips unchanged stages), so the script can be re-run to rebuild the JSON alone.
+
+--sids text runs the three rows on text-only SIDs (no SASRec in them), with the pathway as the configs define
+it now (no interests_to_sid), in folders ending in -text: collaborative SIDs already hold much of what
+co-purchase clusters say, so this is where the pathway has information to carry.
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ablations", action="store_true", help="also the informative interests in the SIDs only, in SFT only")
     parser.add_argument("--rows", nargs="+", default=None, help="only these rows (with none, for the comparison)")
+    parser.add_argument("--sids", choices=["collab", "text"], default="collab",
+                        help="text: text-only SIDs and the configs' current SFT tasks, folders ending in -text")
     args = parser.parse_args()
 
     if not (args.data / "summary.json").exists():
@@ -76,15 +82,19 @@ def main() -> None:
         if not path.exists():
             deepinterest("behaviour-interests", "--data", str(args.data), "--out", str(path), *(["--shuffle"] if name == "shuffled" else []))
     common = [f"sft.threads={args.threads}"]
-    if args.sasrec:
+    if args.sids == "text":
+        common += ["tokenizer.collaborative=false"]
+    elif args.sasrec:
         common += ["tokenizer.collaborative=false", f"tokenizer.collab={args.sasrec}"]
     rows_wanted = {**ROWS, **(ABLATIONS if args.ablations else {})}
     if args.rows:
         rows_wanted = {name: rows_wanted[name] for name in ["none", *args.rows] if name in rows_wanted}
     folders = {}
     for name, (config, overrides) in rows_wanted.items():
-        folders[name] = args.runs / FOLDERS[name]
+        folders[name] = args.runs / (FOLDERS[name] + ("-text" if args.sids == "text" else ""))
         source = files.get(name.split("-")[0])
+        if args.sids == "text":  # the pathway as it is now: the configs' own SFT tasks
+            overrides = [o for o in overrides if o != ALL_TASKS]
         sets = [*common, *overrides] + ([f"mine.backends.0.path={source}"] if source else [])
         deepinterest("run", config, "--out", str(folders[name]), *(a for s in sets for a in ("--set", s)))
 
@@ -98,7 +108,7 @@ def main() -> None:
             rows[name]["rldi"] = {k: read_json(folder / "label" / "summary.json")[k] for k in ("auc", "kept", "pairs")}
         if name != "none":
             rows[name]["vs_none"] = paired_bootstrap(folders["none"] / "sft" / "rankings.jsonl", folder / "sft" / "rankings.jsonl")
-    write_json(args.out, {"benchmark": "interest_signal", "rows": rows, "threads": args.threads,
+    write_json(args.out, {"benchmark": "interest_signal", "sids": args.sids, "rows": rows, "threads": args.threads,
                           "sasrec": str(args.sasrec) if args.sasrec else None,
                           "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}})
     for name, row in rows.items():
