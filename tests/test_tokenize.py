@@ -22,7 +22,7 @@ SMALL_RQVAE = ["tokenizer.codebook_size=32", "tokenizer.rqvae.epochs=15", "token
                "tokenizer.rqvae.latent_dim=16"]
 
 
-@pytest.mark.parametrize("method,overrides", [("rqkmeans", ["tokenizer.codebook_size=64"]), ("rqvae", SMALL_RQVAE)])
+@pytest.mark.parametrize("method,overrides", [("rqkmeans", ["tokenizer.codebook_size=auto"]), ("rqvae", SMALL_RQVAE)])
 def test_office_catalog_is_one_to_one_with_its_health_figures(office, tmp_path, method, overrides):
     config = load_config(None, [f"tokenizer.method={method}", *overrides])
     summary = tokenize(office, tmp_path / method, config, progress=False)
@@ -33,6 +33,8 @@ def test_office_catalog_is_one_to_one_with_its_health_figures(office, tmp_path, 
     sids = pl.read_parquet(tmp_path / method / "sids.parquet")["sid"]
     assert sids.n_unique() == 2420
     size = summary["codebook_size"]
+    assert size == (256 if "tokenizer.codebook_size=auto" in overrides else 32)  # auto: 2,420 / 10 -> 256
+    assert catalog.codebook_size == size and int(catalog.codes.max()) < size
     assert summary["collision_rate"] == pytest.approx(float((catalog.suffix >= 0).mean()))
     assert len(summary["codebook_usage"]) == 3 and all(0 < u <= 1 for u in summary["codebook_usage"])
     assert summary["codebook_usage"][0] > 0.5
@@ -142,3 +144,12 @@ def test_collaborative_sids_follow_the_sasrec_item_embeddings(office, tmp_path):
     result = CliRunner().invoke(app, ["tokenize", "--data", str(office), "--out", str(tmp_path / "bad"), "--collab", str(run),
                                       "--set", "tokenizer.method=rqkmeans", "--set", "tokenizer.codebook_size=64"])
     assert result.exit_code == 2 and "99 items" in result.output and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("items,size", [(2420, 256), (12101, 1024), (18357, 2048), (6250, 512), (35, 16)])
+def test_auto_codebook_size_keeps_about_ten_items_a_first_level_code(items, size):
+    tokenizer = load_config(None, ["tokenizer.codebook_size=auto"]).tokenizer
+    assert tokenizer.codes_per_level(items) == size
+    assert load_config(None, ["tokenizer.codebook_size=300"]).tokenizer.codes_per_level(items) == 300  # as given
+    with pytest.raises(ValueError, match="at least 2 or 'auto'"):
+        load_config(None, ["tokenizer.codebook_size=1"])

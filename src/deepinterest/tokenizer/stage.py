@@ -81,10 +81,11 @@ def check_finite(vectors: np.ndarray, item_ids: list[str]) -> None:
 
 def quantize(vectors: np.ndarray, config: ExperimentConfig, progress: bool = True) -> tuple[np.ndarray, dict]:
     tok = config.tokenizer
+    size = tok.codes_per_level(len(vectors))
     last = {"last_level": tok.last_level, "sinkhorn_epsilon": tok.sinkhorn_epsilon, "sinkhorn_iters": tok.sinkhorn_iters}
     if tok.method == "rqkmeans":
-        return train_rqkmeans(vectors, tok.levels, tok.codebook_size, tok.rqkmeans, seed=config.seed, **last)
-    return train_rqvae(vectors, tok.levels, tok.codebook_size, tok.rqvae, seed=config.seed,
+        return train_rqkmeans(vectors, tok.levels, size, tok.rqkmeans, seed=config.seed, **last)
+    return train_rqvae(vectors, tok.levels, size, tok.rqvae, seed=config.seed,
                        device=resolve_device(tok.device), progress=progress, **last)
 
 
@@ -97,10 +98,11 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
     vectors, info = item_vectors(dataset, config, interests, progress)
     embedded = time.perf_counter()
     codes, train_log = quantize(vectors, config, progress)
-    catalog = SIDCatalog.build(codes, tok.codebook_size, dataset.item_ids)
-    usage, perplexity = usage_and_perplexity(catalog.codes, tok.codebook_size)
+    size = tok.codes_per_level(dataset.n_items)
+    catalog = SIDCatalog.build(codes, size, dataset.item_ids)
+    usage, perplexity = usage_and_perplexity(catalog.codes, size)
     summary = {
-        "items": catalog.n_items, "levels": catalog.levels, "codebook_size": tok.codebook_size,
+        "items": catalog.n_items, "levels": catalog.levels, "codebook_size": size,
         **catalog.collision_stats(), "codebook_usage": usage, "perplexity": perplexity,
         "suffix_size": catalog.suffix_size, "vocab_size": catalog.vocab_size, "method": tok.method,
         "last_level": tok.last_level,
@@ -115,7 +117,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
             "codes": catalog.codes.tolist(), "suffix": catalog.suffix,
         }).write_parquet(stage / "sids.parquet")
         np.save(stage / "item_vectors.npy", vectors, allow_pickle=False)
-        plot_code_usage(catalog.codes, tok.codebook_size, stage / "code_usage.png",
+        plot_code_usage(catalog.codes, size, stage / "code_usage.png",
                         f"{tok.method}: {catalog.n_items} items, collision rate {summary['collision_rate']:.3f}")
         write_json(stage / "train_log.json", train_log)
         write_json(stage / "config.json", config.model_dump(mode="json"))
