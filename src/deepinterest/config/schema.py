@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -106,7 +105,7 @@ class RQKMeansConfig(Section):
 class TokenizerConfig(Section):
     method: Literal["rqvae", "rqkmeans"] = "rqvae"
     levels: int = Field(3, ge=1)
-    codebook_size: int | Literal["auto"] = Field(
+    codebook_size: Annotated[int, Field(ge=2)] | Literal["auto"] = Field(
         256, description="codes per level; auto: the power of two nearest n_items / 10, so that about ten items share "
                          "a first-level code whatever the catalog's size (docs/semantic-ids.md, 'How many codes')")
     last_level: Literal["nearest", "sinkhorn", "unique"] = Field(
@@ -125,21 +124,6 @@ class TokenizerConfig(Section):
     rqvae: RQVAEConfig = Field(default_factory=RQVAEConfig)
     rqkmeans: RQKMeansConfig = Field(default_factory=RQKMeansConfig)
     device: str = "auto"
-
-    @model_validator(mode="after")
-    def _codebook_size(self):
-        if self.codebook_size != "auto" and self.codebook_size < 2:
-            raise ValueError(f"tokenizer.codebook_size must be at least 2 or 'auto', not {self.codebook_size}")
-        return self
-
-    def codes_per_level(self, n_items: int) -> int:
-        """codebook_size, with `auto` resolved for a catalog of n_items: the power of two nearest n_items / 10
-        (at least 16). Why: the decoder picks the first code from the history and then an item among the
-        code's members; on Beauty (12,101 items) 256 codes leave 47 items a code and the model falls back
-        on their popularity, while Office's 9.5 a code rank as well as SASRec does."""
-        if self.codebook_size != "auto":
-            return self.codebook_size
-        return max(16, 2 ** round(math.log2(max(n_items, 1) / 10)))
 
 
 class SFTConfig(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import polars as pl
 from safetensors.numpy import load_file
 
-from deepinterest.config import ExperimentConfig
+from deepinterest.config import ExperimentConfig, TokenizerConfig
 from deepinterest.config.runtime import resolve_device
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import atomic_dir, check_output_folder, write_json
@@ -79,9 +80,19 @@ def check_finite(vectors: np.ndarray, item_ids: list[str]) -> None:
         raise NonFiniteEmbeddingError(f"NaN or infinite embeddings for {len(bad)} item(s): {shown}{more}")
 
 
+def codes_per_level(tok: TokenizerConfig, n_items: int) -> int:
+    """codebook_size, with `auto` resolved for a catalog of n_items: the power of two nearest n_items / 10
+    (at least 16). Why: the decoder picks the first code from the history and then an item among the
+    code's members; on Beauty (12,101 items) 256 codes leave 47 items a code and the model falls back
+    on their popularity, while Office's 9.5 a code rank as well as SASRec does."""
+    if tok.codebook_size != "auto":
+        return tok.codebook_size
+    return max(16, 2 ** round(math.log2(max(n_items, 1) / 10)))
+
+
 def quantize(vectors: np.ndarray, config: ExperimentConfig, progress: bool = True) -> tuple[np.ndarray, dict]:
     tok = config.tokenizer
-    size = tok.codes_per_level(len(vectors))
+    size = codes_per_level(tok, len(vectors))
     last = {"last_level": tok.last_level, "sinkhorn_epsilon": tok.sinkhorn_epsilon, "sinkhorn_iters": tok.sinkhorn_iters}
     if tok.method == "rqkmeans":
         return train_rqkmeans(vectors, tok.levels, size, tok.rqkmeans, seed=config.seed, **last)
@@ -98,7 +109,7 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
     vectors, info = item_vectors(dataset, config, interests, progress)
     embedded = time.perf_counter()
     codes, train_log = quantize(vectors, config, progress)
-    size = tok.codes_per_level(dataset.n_items)
+    size = codes_per_level(tok, dataset.n_items)
     catalog = SIDCatalog.build(codes, size, dataset.item_ids)
     usage, perplexity = usage_and_perplexity(catalog.codes, size)
     summary = {
