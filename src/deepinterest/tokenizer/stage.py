@@ -90,9 +90,9 @@ def codes_per_level(tok: TokenizerConfig, n_items: int) -> int:
     return max(16, 2 ** round(math.log2(max(n_items, 1) / 10)))
 
 
-def quantize(vectors: np.ndarray, config: ExperimentConfig, progress: bool = True) -> tuple[np.ndarray, dict]:
+def quantize(vectors: np.ndarray, config: ExperimentConfig, size: int, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """`levels` codes of `size` (codes_per_level) for each vector."""
     tok = config.tokenizer
-    size = codes_per_level(tok, len(vectors))
     last = {"last_level": tok.last_level, "sinkhorn_epsilon": tok.sinkhorn_epsilon, "sinkhorn_iters": tok.sinkhorn_iters}
     if tok.method == "rqkmeans":
         return train_rqkmeans(vectors, tok.levels, size, tok.rqkmeans, seed=config.seed, **last)
@@ -108,8 +108,8 @@ def tokenize(data: Path, out: Path, config: ExperimentConfig, interests: Path | 
     tok = config.tokenizer
     vectors, info = item_vectors(dataset, config, interests, progress)
     embedded = time.perf_counter()
-    codes, train_log = quantize(vectors, config, progress)
     size = codes_per_level(tok, dataset.n_items)
+    codes, train_log = quantize(vectors, config, size, progress)
     catalog = SIDCatalog.build(codes, size, dataset.item_ids)
     usage, perplexity = usage_and_perplexity(catalog.codes, size)
     summary = {
