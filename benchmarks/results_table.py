@@ -26,12 +26,16 @@ METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
 
 def keep_row(folder: Path, kept: Path) -> None:
-    """metrics.json and rankings.jsonl.gz (no timestamp in the gzip header: the same run gives the same bytes)."""
+    """metrics.json, rankings.jsonl.gz and, where the run wrote them, valid_rankings.jsonl.gz (selection on valid
+    reads them); no timestamp in the gzip header: the same run gives the same bytes."""
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copy(folder / "metrics.json", kept / "metrics.json")
-    ranked = rankings_file(folder)
-    data = ranked.read_bytes() if ranked.suffix == ".gz" else gzip.compress(ranked.read_bytes(), mtime=0)
-    (kept / "rankings.jsonl.gz").write_bytes(data)
+    for split in ("test", "valid"):
+        ranked = rankings_file(folder, split)
+        if not ranked.exists():
+            continue  # a baseline row may carry test rankings only
+        data = ranked.read_bytes() if ranked.suffix == ".gz" else gzip.compress(ranked.read_bytes(), mtime=0)
+        (kept / (ranked.name if ranked.suffix == ".gz" else ranked.name + ".gz")).write_bytes(data)
 
 
 def main() -> None:
