@@ -7,6 +7,7 @@ mined in seconds, because behaviour labels (RLDI) only exist where co-bought ite
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -163,14 +164,19 @@ def test_collaborative_sids_and_the_decoders_soft_targets_use_the_pipelines_own_
     assert list(timings).index("teacher") < list(timings).index("tokenize") and not timings["tokenize"]["skipped"]
     assert read_json(copy / "tokenize" / "summary.json")["collab"] == str(copy / "teacher")
     # The decoder distils from the same SASRec: only sft (and what follows it) is redone.
-    result = CliRunner().invoke(app, ["run", str(path), "--out", str(copy), "--set", "tokenizer.collaborative=true",
-                                      "--set", "sasrec.epochs=1", "--set", "sasrec.hidden=16", "--set", "sft.backbone=decoder",
-                                      "--set", "sft.distill=true", "--set", "sft.teacher_weight=0.9"])
+    distilled = ["--set", "tokenizer.collaborative=true", "--set", "sasrec.epochs=1", "--set", "sasrec.hidden=16",
+                 "--set", "sft.backbone=decoder", "--set", "sft.distill=true", "--set", "sft.teacher_weight=0.9"]
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(copy), *distilled])
     assert result.exit_code == 0, result.output
     redone = [name for name, t in read_json(copy / "pipeline.json")["timings"].items() if not t["skipped"]]
     assert redone == ["sft"]
     trained = read_json(copy / "sft" / "run.json")["config"]["sft"]
     assert trained["teacher"] == str(copy / "teacher") and trained["teacher_weight"] == 0.9
+    # The run's own teacher enters tokenize and sft by its path inside the run: a copy of the run redoes nothing.
+    shutil.copytree(copy, tmp_path / "copied")
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "copied"), *distilled])
+    assert result.exit_code == 0, result.output
+    assert all(t["skipped"] for t in read_json(tmp_path / "copied" / "pipeline.json")["timings"].values())
 
 
 def test_a_teacher_the_user_names_enters_rl_by_its_weights(run_config):
@@ -244,3 +250,36 @@ def test_a_running_stage_keeps_saving_its_elapsed_time(tmp_path, monkeypatch):
         return {"saw_progress": False}
 
     assert pipeline.Pipeline(tmp_path, Console(quiet=True)).run(pipeline.Stage("sft", {}, [], watch)) == {"saw_progress": True}
+
+
+def test_a_moved_run_keeps_its_stages_and_an_older_record_is_recognised(tmp_path):
+    """Paths inside the run folder enter a fingerprint relative to it: a moved or copied run skips what it did."""
+    import shutil
+
+    from rich.console import Console
+
+    from deepinterest.pipeline.engine import Pipeline, Stage, fingerprint, run_relative
+
+    quiet, runs = Console(quiet=True), []
+
+    def chain(root):
+        pipe = Pipeline(root, quiet)
+        pipe.run(Stage("teacher", {"hidden": 8}, [], lambda folder: runs.append("teacher") or {}))
+        pipe.run(Stage("sft", {"teacher": str(root / "teacher")}, ["teacher"], lambda folder: runs.append("sft") or {}))
+        return pipe
+
+    first = chain(tmp_path / "a")
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = chain(tmp_path / "b")
+    assert runs == ["teacher", "sft"] and moved.fingerprints == first.fingerprints
+
+    # A record written before paths were made relative (the run's path in full) is skipped, then upgraded.
+    old = fingerprint("sft", {"teacher": str(tmp_path / "b" / "teacher")}, [fingerprint("teacher", {"hidden": 8}, [])])
+    record = read_json(tmp_path / "b" / "sft" / "stage.json")
+    (tmp_path / "b" / "sft" / "stage.json").write_text(json.dumps({**record, "fingerprint": old}))
+    chain(tmp_path / "b")
+    assert runs == ["teacher", "sft"]
+    assert read_json(tmp_path / "b" / "sft" / "stage.json")["fingerprint"] == moved.fingerprints["sft"]
+    # Only paths inside the run: a sibling folder whose name starts like the run's is another folder.
+    assert run_relative({"t": [str(tmp_path / "b2" / "t"), str(tmp_path / "b" / "t")]}, tmp_path / "b") == \
+        {"t": [str(tmp_path / "b2" / "t"), "<run>/t"]}

@@ -46,6 +46,25 @@ def settings_of(section) -> object:
     return strip(section.model_dump(mode="json") if hasattr(section, "model_dump") else section)
 
 
+def run_relative(settings: object, root: Path) -> object:
+    """`settings` with every path inside the run folder written from it (`<run>/teacher`): a run folder that is
+    moved or copied (`cp -a`, keeping file times) keeps its fingerprints and skips what it has done."""
+    prefixes = {str(root), str(Path(root).resolve())}
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str):
+            for prefix in prefixes:
+                if value == prefix or value.startswith(prefix + "/"):
+                    return "<run>" + value[len(prefix):]
+        return value
+
+    return walk(settings)
+
+
 def fingerprint(name: str, settings: object, inputs: list[str]) -> str:
     text = json.dumps({"stage": name, "settings": settings, "inputs": inputs}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -102,23 +121,28 @@ class Pipeline:
     console: Console
     fingerprints: dict[str, str] = field(default_factory=dict)
     timings: dict[str, dict] = field(default_factory=dict)
+    # Fingerprints as runs made before `run_relative` recorded them (the run's own paths in full): such a run
+    # is recognised in place, and its records take the new fingerprints, instead of being redone.
+    legacy: dict[str, str] = field(default_factory=dict)
 
     def run(self, stage: Stage) -> dict | None:
         folder = self.root / stage.name
         print_ = self.console.print
-        base = fingerprint(stage.name, stage.settings, [self.fingerprints[i] for i in stage.inputs])
+        base = fingerprint(stage.name, run_relative(stage.settings, self.root), [self.fingerprints[i] for i in stage.inputs])
+        legacy_base = fingerprint(stage.name, stage.settings, [self.legacy[i] for i in stage.inputs])
         done, pending = folder / STAGE_FILE, folder / PENDING_FILE
         record = read_json(done) if done.exists() else {}
         sources = {str(p): content_digest(p) for p in stage.sources if p is not None}
         fp = self.fingerprints[stage.name] = source_fingerprint(base, sources, record, done)
-        if record.get("fingerprint") == fp:
-            if sources and record.get("sources") != sources:  # a run from before sources were recorded
-                write_json(done, {**record, "sources": sources})
+        legacy = self.legacy[stage.name] = source_fingerprint(legacy_base, sources, record, done)
+        if record.get("fingerprint") in (fp, legacy):
+            if record["fingerprint"] != fp or (sources and record.get("sources") != sources):
+                write_json(done, {**record, "fingerprint": fp} | ({"sources": sources} if sources else {}))
             self.timings[stage.name] = {"seconds": record["seconds"], "skipped": True}
             print_(f"[green]{stage.name}[/]: unchanged, skipped ({record['seconds']:.0f} s when it ran)")
             return record.get("summary")
         pending_record = read_json(pending) if pending.exists() else {}
-        resumable = pending_record.get("fingerprint") == fp
+        resumable = pending_record.get("fingerprint") in (fp, legacy)
         if folder.exists() and not resumable:  # other settings or inputs: nothing of it may be resumed into
             check_output_folder(folder)  # never a folder of the user's that happens to bear a stage's name
             print_(f"[yellow]{stage.name}[/]: settings or inputs changed, redoing it")
