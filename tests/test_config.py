@@ -47,17 +47,23 @@ def test_an_ablation_extends_its_base_and_states_only_what_it_changes(tmp_path):
         load_config(tmp_path / "loop.yaml")
 
 
-def test_shipped_office_ablations_differ_from_the_tiger_row_in_one_switch_each():
+@pytest.mark.parametrize("row, ablations", [
+    ("office-tiger", {"no-interests": {"interests"}, "no-rldi": {"rldi"}, "sid-only": {"interests_in_sft"},
+                      "sft-only": {"interests_in_sid"}}),
+    ("office", {"no-interests": {"interests"}, "no-rldi": {"rldi"}, "sid-only": {"interests_in_sid", "interests_in_sft"},
+                "sid-and-sft": {"interests_in_sid"}, "rl": {"rl"}})])
+def test_shipped_office_ablations_differ_from_their_row_in_its_pipeline_switches_only(row, ablations):
     from pathlib import Path
 
     from deepinterest.config import load_config
 
     configs = Path(__file__).parent.parent / "configs"
-    default = load_config(configs / "office-tiger.yaml").pipeline.model_dump()
-    for name, switch in (("no-interests", "interests"), ("no-rldi", "rldi"), ("sid-only", "interests_in_sft"),
-                         ("sft-only", "interests_in_sid")):
-        ablation = load_config(configs / f"office-{name}.yaml").pipeline.model_dump()
-        assert {k for k in default if default[k] != ablation[k]} == {switch}
+    default = load_config(configs / f"{row}.yaml")
+    for name, switches in ablations.items():
+        ablation = load_config(configs / f"{row}-{name}.yaml")
+        pipeline, base = ablation.pipeline.model_dump(), default.pipeline.model_dump()
+        assert {k for k in base if base[k] != pipeline[k]} == switches, name
+        assert ablation.model_dump(exclude={"name", "pipeline"}) == default.model_dump(exclude={"name", "pipeline"}), name
 
 
 def test_an_override_reaches_into_a_list_by_index():
