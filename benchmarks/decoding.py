@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from inputs import TRAINED_RUN
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from deepinterest.config import ExperimentConfig
@@ -75,7 +76,7 @@ def hf_search(model, vocab: SIDVocabulary, input_ids, mask, beams: int) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, required=True, help="a trained SFT run folder")
+    parser.add_argument("--run", type=TRAINED_RUN, required=True, help="a trained SFT run folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--users", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)

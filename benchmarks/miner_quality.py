@@ -19,6 +19,7 @@ import random
 from pathlib import Path
 
 import polars as pl
+from inputs import PREPARED_DATA, existing_file
 
 from deepinterest.config import load_config
 from deepinterest.config.offline import cache_root
@@ -78,8 +79,8 @@ def blind_sample(tables: dict[str, pl.DataFrame], k: int, seed: int) -> tuple[li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--config", type=Path, default=Path("configs/mining/three-offline.yaml"))
+    parser.add_argument("--data", type=PREPARED_DATA, required=True)
+    parser.add_argument("--config", type=existing_file, default=Path("configs/mining/three-offline.yaml"))
     parser.add_argument("--items", type=int, required=True, help="the first N items (those every model has mined)")
     parser.add_argument("--sample", type=int, default=8)
     parser.add_argument("--work", type=Path, default=Path("runs/bench/miner-quality"))

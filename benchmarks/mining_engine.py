@@ -24,6 +24,8 @@ import platform
 import time
 from pathlib import Path
 
+from inputs import PREPARED_DATA
+
 from deepinterest.config import MiningBackendConfig, MiningConfig
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_json
@@ -72,7 +74,7 @@ def valid_rate(texts: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=PREPARED_DATA, required=True)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from inputs import TRAINED_RUN
 
 from deepinterest.data.io import write_json
 from deepinterest.serving.launch import serving
@@ -115,7 +116,7 @@ def fuzz(url: str, requests: int, seed: int, timeout: float, max_body: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--run", type=TRAINED_RUN, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)

@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import numpy as np
+from inputs import TRAINED_RUN
 
 from deepinterest.data.io import write_json
 from deepinterest.serving.launch import serving
@@ -65,7 +66,7 @@ async def level(url: str, users: list[int], concurrency: int, requests: int, sec
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, required=True, help="a trained run folder (deepinterest run, sft or rl)")
+    parser.add_argument("--run", type=TRAINED_RUN, required=True, help="a trained run folder (deepinterest run, sft or rl)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=400, help="requests per level at most")

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from inputs import PREPARED_DATA, SID_CATALOG, existing_file
 
 from deepinterest.config import load_config
 from deepinterest.data.dataset import PreparedDataset
@@ -61,12 +62,12 @@ def sasrec_speed(config_path: Path, dataset: PreparedDataset, epochs: int, threa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="prepared data folder")
-    parser.add_argument("--sid", type=Path, required=True, help="SID catalog folder")
-    parser.add_argument("--tiger", type=Path, default=Path("configs/tiger-office-cpu.yaml"))
-    parser.add_argument("--decoder", type=Path, nargs="+", default=[Path("configs/decoder-office.yaml")],
+    parser.add_argument("--data", type=PREPARED_DATA, required=True, help="prepared data folder")
+    parser.add_argument("--sid", type=SID_CATALOG, required=True, help="SID catalog folder")
+    parser.add_argument("--tiger", type=existing_file, default=Path("configs/tiger-office-cpu.yaml"))
+    parser.add_argument("--decoder", type=existing_file, nargs="+", default=[Path("configs/decoder-office.yaml")],
                         help="one or more decoder configs (the first is `decoder` in the JSON; all are in `decoders`)")
-    parser.add_argument("--sasrec", type=Path, default=Path("configs/sasrec-office.yaml"))
+    parser.add_argument("--sasrec", type=existing_file, default=Path("configs/sasrec-office.yaml"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for both SFT configs")

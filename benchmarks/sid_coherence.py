@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from inputs import PREPARED_DATA
 
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_json
@@ -39,7 +40,7 @@ def coherence(dataset: PreparedDataset, catalog: SIDCatalog, seed: int = 0) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="a prepared data folder (DIR/data of a run)")
+    parser.add_argument("--data", type=PREPARED_DATA, required=True, help="a prepared data folder (DIR/data of a run)")
     parser.add_argument("--sid", action="append", required=True, help="NAME=TOKENIZE_FOLDER (catalog.json)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
