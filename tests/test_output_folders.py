@@ -105,3 +105,39 @@ def test_a_run_never_takes_over_someone_elses_folder_or_a_stage_named_folder_of_
     with pytest.raises(OutputFolderError, match="did not write"):
         Pipeline(run, Console(quiet=True)).run(Stage("data", {}, [], lambda folder: {}))
     assert (run / "data" / "interactions.csv").read_text() == "user,item\n"
+
+
+def test_training_verbs_never_write_into_someone_elses_folder_or_over_their_input(office, office_sid, tmp_path):
+    """sft, rl and baseline write into their folder as they train: it must be new, empty or theirs already."""
+    theirs = tmp_path / "project"
+    theirs.mkdir()
+    (theirs / "model.safetensors").write_bytes(b"my weights")
+
+    def cli(*args):
+        result = CliRunner().invoke(app, list(args))
+        return result.exit_code, " ".join(result.output.split())
+
+    for verb in (["sft", "--data", str(office), "--sid", str(office_sid)], ["baseline", "sasrec", "--data", str(office)],
+                 ["baseline", "pop", "--data", str(office)]):
+        code, text = cli(*verb, "--out", str(theirs))
+        assert code == 2 and "did not write" in text, (verb, text)
+    code, text = cli("baseline", "pop", "--data", str(office), "--out", str(office.parent))
+    assert code == 2 and "would replace an input" in text
+    assert sorted(os.listdir(theirs)) == ["model.safetensors"] and (theirs / "model.safetensors").read_bytes() == b"my weights"
+
+    pop = tmp_path / "pop"
+    code, text = cli("baseline", "pop", "--data", str(office), "--out", str(pop), "--set", "eval.ks=[10]")
+    assert code == 0, text
+    assert "(kind: pop)" in (pop / ".deepinterest").read_text() and (pop / "metrics.json").exists()
+    code, text = cli("baseline", "pop", "--data", str(office), "--out", str(pop), "--set", "eval.ks=[10]")
+    assert code == 0, text  # its own folder: run again in place
+
+    sft = tmp_path / "sft"  # a finished SFT run as rl finds it; rl must not write its policy over it
+    sft.mkdir()
+    (sft / "run.json").write_text("{}")
+    (sft / "model.safetensors").write_bytes(b"sft weights")
+    (sft / ".deepinterest").write_text("written by deepinterest (kind: sft)\n")
+    for out in (sft, pop):
+        code, text = cli("rl", "--sft", str(sft), "--out", str(out))
+        assert code == 2 and ("would replace an input" in text or "not a rl one" in text), text
+    assert (sft / "model.safetensors").read_bytes() == b"sft weights"

@@ -267,3 +267,31 @@ def test_the_kept_policy_holds_the_best_steps_weights(small_model, tmp_path):
     kept = policy.state_dict()
     assert all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
     assert not all(torch.equal(kept[k], snapshots[3][k]) for k in kept)  # the last step moved on, and was not kept
+
+
+def test_grpo_resumed_from_its_checkpoint_repeats_an_uninterrupted_run(office, office_sid, tmp_path):
+    """Stopped after step 2 (its checkpoint) and run again to step 4, GRPO takes the very steps of a run that
+    never stopped: batches, sampled candidates and dropout masks come back with the policy and the optimizer."""
+    from safetensors.torch import load_file
+
+    def grpo(steps: int, out):
+        dataset, vocab, model = tiny_model(office, office_sid, "sft.backbone=decoder")
+        config = load_config(None, [f"rl.steps={steps}", "rl.batch_size=8", "rl.group_size=4", "rl.eval_every=2",
+                                    "rl.generation=sample", "rl.dropout=true", "rl.inject_target=true", "rl.lr=1e-2",
+                                    "sft.max_items=5"])
+        validate = lambda m: -float(sum(p.detach().abs().sum() for p in m.parameters()))  # moves with the weights
+        return train_grpo(model, vocab, dataset.train_sequences[:50], config, validate, out, progress=False)[1]
+
+    whole = grpo(4, tmp_path / "whole")
+    first = grpo(2, tmp_path / "resumed")
+    resumed = grpo(4, tmp_path / "resumed")
+    assert len(first["steps"]) == 2 and resumed["steps"][:2] == first["steps"]
+    assert resumed["steps"] == whole["steps"] and resumed["validations"] == whole["validations"]
+    assert all("loss" in step for step in whole["steps"])  # every step updated the policy (the target in each group)
+    for name in ("model.safetensors", "checkpoint/model.safetensors"):
+        a, b = load_file(tmp_path / "whole" / name), load_file(tmp_path / "resumed" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    with pytest.raises(ValueError, match="other RL settings"):
+        dataset, vocab, model = tiny_model(office, office_sid, "sft.backbone=decoder")
+        train_grpo(model, vocab, dataset.train_sequences[:50], load_config(None, ["rl.batch_size=4", "sft.max_items=5"]),
+                   lambda m: 0.0, tmp_path / "resumed", progress=False)

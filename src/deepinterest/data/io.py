@@ -71,7 +71,9 @@ def _ours(path: Path) -> bool:
     names = {p.name for p in path.iterdir()}
     # Artifacts written before the marker existed: a summary.json beside Parquet tables (data, mine, label, tokenize).
     legacy = "summary.json" in names and any(n.endswith(".parquet") for n in names)
-    return not names or any(n in names for n in OUR_FILES) or legacy
+    # Training runs written before they were marked: their logs, or a finished run's record beside its metrics.
+    trained = bool(names & {"train_log.json", "rl_log.json"}) or {"run.json", "metrics.json"} <= names
+    return not names or any(n in names for n in OUR_FILES) or legacy or trained
 
 
 def _marked_kind(path: Path) -> str | None:
@@ -104,6 +106,18 @@ def check_output_folder(path: Path, inputs: tuple[Path | str | None, ...] = (), 
     if found and found != kind:
         raise OutputFolderError(f"{path}: holds a deepinterest {found} output, not a {kind} one; it is left alone: "
                                 "choose another output folder")
+
+
+def claim_output_folder(path: Path, inputs: tuple[Path | str | None, ...] = (), kind: str | None = None) -> None:
+    """For verbs that write into their folder as they go (training runs, resumed from a checkpoint there):
+    refuse what check_output_folder refuses, then create the folder and mark it as ours, of this `kind`."""
+    path = Path(path)
+    check_output_folder(path, inputs, kind)
+    path.mkdir(parents=True, exist_ok=True)
+    if _marked_kind(path) is None:
+        label = f" (kind: {kind})" if kind else ""
+        (path / MARKER).write_text(f"written by deepinterest{label}; a training run: its files are rewritten when "
+                                   "the same verb runs here again\n")
 
 
 @contextmanager

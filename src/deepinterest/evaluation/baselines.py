@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deepinterest.config import ExperimentConfig
 from deepinterest.data.dataset import PreparedDataset
-from deepinterest.data.io import write_json
+from deepinterest.data.io import claim_output_folder, write_json
 from deepinterest.evaluation.harness import Evaluator, ScoreRanker
 from deepinterest.model.popularity import PopularityModel
 from deepinterest.config.runtime import peak_memory_mb, resolve_device
@@ -16,6 +16,7 @@ from deepinterest.training.sasrec import train_sasrec
 
 def run_pop(data: Path, out: Path, config: ExperimentConfig, *, progress: bool = True) -> dict:
     dataset = PreparedDataset(data)
+    claim_output_folder(out, (data,), kind="pop")
     started = time.perf_counter()
     model = PopularityModel(dataset.train_popularity)
     ranker = ScoreRanker(model.score, exclude_history=config.eval.exclude_history)
@@ -26,6 +27,7 @@ def run_pop(data: Path, out: Path, config: ExperimentConfig, *, progress: bool =
 
 def run_sasrec(data: Path, out: Path, config: ExperimentConfig, *, progress: bool = True) -> dict:
     dataset = PreparedDataset(data)
+    claim_output_folder(out, (data,), kind="sasrec")
     started = time.perf_counter()
     evaluator = Evaluator(dataset, config.eval)
     device = resolve_device(config.sasrec.device)

@@ -13,7 +13,7 @@ from accelerate import PartialState
 from deepinterest.config import ExperimentConfig
 from deepinterest.config.runtime import peak_memory_mb
 from deepinterest.data.dataset import PreparedDataset
-from deepinterest.data.io import read_json, write_json
+from deepinterest.data.io import claim_output_folder, read_json, write_json
 from deepinterest.evaluation.harness import Evaluator
 from deepinterest.model.causal_lm import alignment_examples, save_hf_files
 from deepinterest.model.constrained import SIDVocabulary, TrieSearch, beam_search_for
@@ -58,6 +58,7 @@ def run_sft(config: ExperimentConfig, out: Path, *, progress: bool = True) -> di
     for folder, what in ((data, "data folder"), (sid, "SID catalog")):
         if not (Path(folder) / "summary.json").exists():
             raise FileNotFoundError(f"{folder}: not a {what} (no summary.json)")
+    claim_output_folder(out, (data, sid, config.sft.teacher), kind="sft")
     dataset = PreparedDataset(data)
     catalog = SIDCatalog.load(sid, dataset.item_ids)
     vocab, tokenizer = build_vocabulary(catalog, config.sft)
@@ -142,6 +143,7 @@ def run_rl(config: ExperimentConfig, sft_run: Path, out: Path, *, progress: bool
     sft_run, out = Path(sft_run), Path(out)
     if not (sft_run / "run.json").exists() or not (sft_run / "model.safetensors").exists():
         raise FileNotFoundError(f"{sft_run}: not a finished SFT run (run.json and model.safetensors); run `deepinterest sft`")
+    claim_output_folder(out, (sft_run, config.rl.interests, config.rl.teacher), kind="rl")
     info = read_json(sft_run / "run.json")
     merged = ExperimentConfig.model_validate(info["config"]).model_copy(update={"rl": config.rl})
     dataset = PreparedDataset(Path(info["data"]))

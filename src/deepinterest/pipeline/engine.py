@@ -34,16 +34,19 @@ RUNTIME_KEYS = {"store", "cache", "threads", "device", "data", "sid", "interests
 UNSET_IS_ABSENT = {"top_items"}
 
 
-def settings_of(section) -> object:
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in sorted(value.items())
-                    if k not in RUNTIME_KEYS and not (k in UNSET_IS_ABSENT and v is None)}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
+def _map_json(value, leaf=lambda v: v, keep=lambda key, v: True):
+    """`value` (dicts, lists, scalars) rebuilt with `leaf` applied to every scalar and only the dict entries `keep`
+    accepts; keys sorted."""
+    if isinstance(value, dict):
+        return {k: _map_json(v, leaf, keep) for k, v in sorted(value.items()) if keep(k, v)}
+    if isinstance(value, list):
+        return [_map_json(v, leaf, keep) for v in value]
+    return leaf(value)
 
-    return strip(section.model_dump(mode="json") if hasattr(section, "model_dump") else section)
+
+def settings_of(section) -> object:
+    return _map_json(section.model_dump(mode="json") if hasattr(section, "model_dump") else section,
+                     keep=lambda k, v: k not in RUNTIME_KEYS and not (k in UNSET_IS_ABSENT and v is None))
 
 
 def run_relative(settings: object, root: Path) -> object:
@@ -51,18 +54,13 @@ def run_relative(settings: object, root: Path) -> object:
     moved or copied (`cp -a`, keeping file times) keeps its fingerprints and skips what it has done."""
     prefixes = {str(root), str(Path(root).resolve())}
 
-    def walk(value):
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, str):
-            for prefix in prefixes:
-                if value == prefix or value.startswith(prefix + "/"):
-                    return "<run>" + value[len(prefix):]
+    def relative(value):
+        for prefix in prefixes if isinstance(value, str) else ():
+            if value == prefix or value.startswith(prefix + "/"):
+                return "<run>" + value[len(prefix):]
         return value
 
-    return walk(settings)
+    return _map_json(settings, leaf=relative)
 
 
 def fingerprint(name: str, settings: object, inputs: list[str]) -> str:

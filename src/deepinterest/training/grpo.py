@@ -23,10 +23,10 @@ import torch
 
 from deepinterest.config import ExperimentConfig
 from deepinterest.config.runtime import resolve_device
-from deepinterest.data.io import write_json
+from deepinterest.data.io import read_json, write_json
 from deepinterest.model.constrained import NEG_INF, SIDVocabulary, beam_search_for
 from deepinterest.model.causal_lm import plain_model
-from deepinterest.training.checkpoint import load_weights, save_weights
+from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from deepinterest.training.reward import COMPONENTS, group_advantages, interest_aware_reward, k3_kl
 
 
@@ -155,13 +155,23 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
     examples = rl_examples(train_sequences)
     n_items = vocab.catalog.n_items
     quality = np.zeros(n_items) if quality is None else quality
-    best_path = out / "model.safetensors"
-    log = {"steps": [], "validations": [], "best_step": 0, "train_seconds": 0.0, "examples": len(examples)}
-    log["best_valid_ndcg@10"] = float(validate(model))
-    log["validations"].append({"step": 0, "valid_ndcg@10": round(log["best_valid_ndcg@10"], 5)})
-    save_weights(best_path, plain_model(model))
-    started = time.perf_counter()
-    for step in range(1, rl.steps + 1):
+    best_path, checkpoint = out / "model.safetensors", out / "checkpoint"
+    # What a resumed run must share with the one that wrote the checkpoint (steps may grow; threads and budget vary).
+    settings = {"rl": rl.model_dump(mode="json", exclude={"steps", "threads", "device", "max_minutes"}),
+                "sft": config.sft.model_dump(mode="json", include={"max_items", "backbone"}), "seed": config.seed,
+                "examples": len(examples)}
+    if (checkpoint / "trainer_state.json").exists():
+        log = resume_state(checkpoint, model, optimizer, settings, rng, generator)
+        if progress:
+            print(f"rl: resuming after step {len(log['steps'])} (best so far step {log['best_step']})", flush=True)
+    else:
+        log = {"settings": settings, "steps": [], "validations": [], "best_step": 0, "train_seconds": 0.0,
+               "examples": len(examples)}
+        log["best_valid_ndcg@10"] = float(validate(model))
+        log["validations"].append({"step": 0, "valid_ndcg@10": round(log["best_valid_ndcg@10"], 5)})
+        save_weights(best_path, plain_model(model))
+    started = time.perf_counter() - log["train_seconds"]  # the time budget counts earlier attempts too
+    for step in range(len(log["steps"]) + 1, rl.steps + 1):
         if rl.max_minutes and time.perf_counter() - started > 60 * rl.max_minutes:
             log["stopped"] = f"time budget of {rl.max_minutes} minutes spent"
             break
@@ -206,6 +216,8 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
             if score > log["best_valid_ndcg@10"]:
                 log["best_valid_ndcg@10"], log["best_step"] = score, step
                 save_weights(best_path, plain_model(model))
+            log["train_seconds"] = round(time.perf_counter() - started, 2)
+            save_checkpoint(checkpoint, model, optimizer, {"log": log, **random_states(rng, generator)})
             if progress:
                 print(f"rl step {step}: reward {entry['reward_total']:.4f}, zero-variance groups "
                       f"{entry['zero_variance_share']:.2f}, valid ndcg@10 {score:.4f} (best {log['best_valid_ndcg@10']:.4f})",
@@ -216,6 +228,28 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
     model = plain_model(model, in_place=True)
     load_weights(best_path, model)
     return model.eval(), log
+
+
+def random_states(rng: np.random.Generator, generator: torch.Generator) -> dict:
+    """Every random state a step draws from (batches, sampled candidates, dropout), as JSON."""
+    return {"numpy": rng.bit_generator.state, "sampling": generator.get_state().tolist(),
+            "torch": torch.get_rng_state().tolist()}
+
+
+def resume_state(checkpoint: Path, model, optimizer, settings: dict, rng: np.random.Generator,
+                 generator: torch.Generator) -> dict:
+    """Load policy, optimizer and random states from `checkpoint` (in place); returns the log so far.
+
+    The frozen reference stays the SFT start the caller passed in: only the policy is restored.
+    """
+    state = read_json(checkpoint / "trainer_state.json")
+    if state.get("log", {}).get("settings") != settings:
+        raise ValueError(f"{checkpoint} was made with other RL settings; use a new --out or delete it")
+    state = load_checkpoint(checkpoint, model, optimizer)
+    rng.bit_generator.state = state["numpy"]
+    generator.set_state(torch.tensor(state["sampling"], dtype=torch.uint8))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    return state["log"]
 
 
 def inject_targets(items: np.ndarray, targets: np.ndarray) -> None:
