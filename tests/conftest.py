@@ -69,3 +69,23 @@ def office_sid(office, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sid") / "office"
     tokenize(office, out, load_config(None, ["tokenizer.method=rqkmeans", "tokenizer.codebook_size=64"]), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    """A 40-item synthetic catalog of 3 levels of 4 codes; five colliding items carry a fourth (suffix) token."""
+    import numpy as np
+
+    from deepinterest.tokenizer.catalog import SIDCatalog
+
+    codes = np.random.default_rng(0).integers(0, 4, size=(40, 3))
+    codes[:5] = codes[0]
+    return SIDCatalog.build(codes, 4, [str(i) for i in range(40)])
+
+
+def tiny_sft(backbone: str, max_items: int, **options):
+    """A tiny from-scratch SFT config (no dropout) for model-level tests."""
+    from deepinterest.config import SFTConfig
+
+    return SFTConfig(backbone=backbone, d_model=32, layers=2, heads=2, d_ff=64, dropout=0.0, max_items=max_items, **options)
+

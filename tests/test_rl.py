@@ -64,7 +64,7 @@ def tiny_model(office, office_sid, *overrides):
     return dataset, vocab, build_model(vocab, config.sft).eval()
 
 
-@pytest.fixture(scope="module", params=["tiger", "decoder"])
+@pytest.fixture(scope="module", params=["tiger", "decoder", "items"])
 def small_model(office, office_sid, request):
     """A small untrained model of each from-scratch backbone (encoder-decoder and decoder-only paths)."""
     return tiny_model(office, office_sid, f"sft.backbone={request.param}")
@@ -73,7 +73,7 @@ def small_model(office, office_sid, request):
 def test_sequence_logprobs_add_up_to_the_beam_search_scores(small_model):
     dataset, vocab, model = small_model
     search = beam_search_for(model, vocab)
-    ids, mask = search.pad([vocab.history_tokens(seq[:5], 20) for seq in dataset.train_sequences[:6]])
+    ids, mask = search.pad([search.prompt(seq[:5], 20) for seq in dataset.train_sequences[:6]])
     with torch.no_grad():
         items, scores = search.search(model, ids, mask, 4)
         tokens, token_mask = candidate_tokens(vocab, items.numpy().reshape(-1))
@@ -190,7 +190,7 @@ def test_a_trained_sasrec_teacher_feeds_the_collab_reward(office, small_model, t
 def _candidates(small_model, prompts: int = 6, group: int = 4):
     dataset, vocab, model = small_model
     search = beam_search_for(model, vocab)
-    ids, mask = search.pad([vocab.history_tokens(seq[:5], 20) for seq in dataset.train_sequences[:prompts]])
+    ids, mask = search.pad([search.prompt(seq[:5], 20) for seq in dataset.train_sequences[:prompts]])
     with torch.no_grad():
         items = search.search(model, ids, mask, group)[0].numpy()
     tokens, token_mask = candidate_tokens(vocab, items.reshape(-1))

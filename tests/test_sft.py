@@ -17,7 +17,7 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.evaluation.rankings import metrics_from_rankings
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.sft import build_vocabulary, next_sid_examples, train_sft
-from deepinterest.training.streams import stream_examples
+from deepinterest.training.streams import item_examples, stream_examples
 
 TINY = ["sft.d_model=32", "sft.layers=1", "sft.heads=2", "sft.d_kv=16", "sft.d_ff=64", "sft.batch_size=512",
         "sft.eval_every=1", "sft.valid_limit=100"]
@@ -27,7 +27,7 @@ def sets(overrides):
     return [arg for o in overrides for arg in ("--set", o)]
 
 
-@pytest.mark.parametrize("backbone", ["tiger", "decoder"])
+@pytest.mark.parametrize("backbone", ["tiger", "decoder", "items"])
 def test_sft_cli_trains_and_ranks_only_catalog_items(backbone, office, office_sid, tmp_path):
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["sft", "--data", str(office), "--sid", str(office_sid), "--out", str(run),
@@ -46,7 +46,7 @@ def test_sft_cli_trains_and_ranks_only_catalog_items(backbone, office, office_si
     # Training positions only: no valid or test target is learnt (a split leak adds examples, or stream windows).
     dataset, sft = PreparedDataset(office), load_config(None, [*TINY, f"sft.backbone={backbone}"]).sft
     vocab, _ = build_vocabulary(SIDCatalog.load(office_sid, dataset.item_ids), sft)
-    made = next_sid_examples if backbone == "tiger" else stream_examples
+    made = {"tiger": next_sid_examples, "decoder": stream_examples, "items": item_examples}[backbone]
     assert log["settings"]["examples"] == len(made(dataset.train_sequences, vocab, sft.max_items))
     assert (run / "checkpoint" / "trainer_state.json").exists()
 
@@ -79,7 +79,7 @@ def train(office, office_sid, out, epochs, backbone="tiger"):
     return train_sft(sequences, vocab, config, validate, out, progress=False)
 
 
-@pytest.mark.parametrize("backbone", ["tiger", "decoder"])
+@pytest.mark.parametrize("backbone", ["tiger", "decoder", "items"])
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(backbone, office, office_sid, tmp_path):
     _, straight = train(office, office_sid, tmp_path / "straight", epochs=3, backbone=backbone)
     train(office, office_sid, tmp_path / "resumed", epochs=1, backbone=backbone)  # "interrupted" after its first epoch
@@ -98,7 +98,7 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(office, office_sid
         train_sft(sequences, vocab, config, lambda model: 0.0, tmp_path / "run", progress=False)
 
 
-@pytest.mark.parametrize("backbone", ["tiger", "decoder"])
+@pytest.mark.parametrize("backbone", ["tiger", "decoder", "items"])
 def test_two_processes_with_accelerate_launch_on_gloo(backbone, office, office_sid, tmp_path):
     run = tmp_path / "ddp"
     launcher = Path(sys.executable).with_name("accelerate")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepinterest.config import SFTConfig
+from conftest import tiny_sft
 from deepinterest.model.constrained import DecoderOnlyBeamSearch
 from deepinterest.model.sid_decoder import START, build_sid_decoder, decoder_vocabulary
 from deepinterest.tokenizer.catalog import SIDCatalog
@@ -14,15 +14,8 @@ from deepinterest.training.streams import IGNORE, LengthBuckets, collate_streams
 SEQUENCES = [[3, 7, 1, 12], [5, 0], [9], [2, 4, 6, 8, 10, 11], [1, 1, 30]]
 
 
-@pytest.fixture(scope="module")
-def catalog():
-    codes = np.random.default_rng(0).integers(0, 4, size=(40, 3))
-    codes[:5] = codes[0]  # five colliding items: their SIDs carry a fourth (suffix) token
-    return SIDCatalog.build(codes, 4, [str(i) for i in range(40)])
-
-
-def tiny(**options) -> SFTConfig:
-    return SFTConfig(backbone="decoder", d_model=32, layers=2, heads=2, d_ff=64, dropout=0.0, max_items=8, **options)
+def tiny(**options):
+    return tiny_sft("decoder", 8, **options)
 
 
 @pytest.fixture(scope="module", params=["rotary", "learned"])

@@ -129,11 +129,12 @@ class TokenizerConfig(Section):
 class SFTConfig(Section):
     data: Path | None = Field(None, description="prepared data folder (`deepinterest data prepare`); --data overrides")
     sid: Path | None = Field(None, description="SID catalog folder (`deepinterest tokenize`); --sid overrides")
-    backbone: Literal["tiger", "decoder", "causal"] = Field(
+    backbone: Literal["tiger", "decoder", "items", "causal"] = Field(
         "tiger", description="tiger: a small T5 trained from scratch, one example per position (TIGER); decoder: a small "
                              "decoder-only transformer (GPT-NeoX, or GPT-2 with sft.positions=learned) trained from "
                              "scratch on each user's whole SID stream, every position at once (max_items: the "
-                             "window); causal: a pretrained causal LM (sft.model)")
+                             "window); items: the same over one position per item (its SID codes' embeddings summed) "
+                             "with a per-level SID head; causal: a pretrained causal LM (sft.model)")
     model: str | None = Field(None, description="causal: local Hugging Face checkpoint (`deepinterest convert-gguf` makes one)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="causal: dtype the checkpoint is loaded in")
     lora: bool = Field(False, description="causal: train LoRA adapters (peft) and the new SID token rows, not every weight")
@@ -204,6 +205,9 @@ class SFTConfig(Section):
                              f"({self.backbone} has no text vocabulary)")
         if self.interest_tasks and self.backbone == "causal":
             raise ValueError("sft.interest_tasks are for backbones tiger and decoder (a causal LM reads interests as text)")
+        if self.backbone == "items" and set(self.interest_tasks) - {"user_interests"}:
+            raise ValueError("sft.backbone=items takes interest_tasks [user_interests] only (each item's interest codes "
+                             "join its input); sid_to_interests and interests_to_sid need a token backbone (decoder, tiger)")
         return self
 
 

@@ -43,7 +43,7 @@ class GenerativeRanker:
         if self.beams < k:
             raise ValueError(f"beam width {self.beams} is below K={k}; raise sft.beams")
         self.model.eval()
-        items, _ = self.search.rank(self.model, [self.vocab.history_tokens(h, self.max_items) for h in histories], self.beams)
+        items, _ = self.search.rank(self.model, [self.search.prompt(h, self.max_items) for h in histories], self.beams)
         return items[:, :k].cpu().numpy()
 
 

@@ -155,6 +155,10 @@ class TrieSearch:
     def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def prompt(self, history: list[int], max_items: int) -> list[int]:
+        """What the model reads of a history (item indices): its tokens."""
+        return self.vocab.history_tokens(history, max_items)
+
     def _walk(self, first_logits: torch.Tensor, past, beams: int, advance) -> tuple[torch.Tensor, torch.Tensor]:
         """Beam search from the depth-0 logits of each example (one row each) and its KV cache.
 
@@ -236,6 +240,42 @@ class DecoderOnlyBeamSearch(TrieSearch):
             return self._walk(out.logits[:, -1], steps, beams, advance)
 
 
+class _HeadState:
+    """The item-level search's per-beam state: the history's hidden state plus the chosen codes' embeddings."""
+
+    def __init__(self, hidden: torch.Tensor):
+        self.state = hidden
+
+    def reorder_cache(self, rows: torch.Tensor) -> None:
+        self.state = self.state[rows]
+
+
+class ItemLevelBeamSearch(TrieSearch):
+    """The `items` backbone (model/item_decoder.py): one body pass over the history's items, then the beam
+    steps run the per-level head only (h plus the embeddings of the codes chosen so far)."""
+
+    def prompt(self, history: list[int], max_items: int) -> list[int]:
+        return history[-max_items:]
+
+    def pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(1, max(map(len, prompts)))
+        items = torch.full((len(prompts), width), self.vocab.catalog.n_items, dtype=torch.long)  # the pad item
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            items[row, :len(prompt)], mask[row, :len(prompt)] = torch.as_tensor(prompt, dtype=torch.long), 1
+        return items.to(self.device), mask.to(self.device)
+
+    @torch.no_grad()
+    def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:
+        head = _HeadState(model.last_hidden(input_ids, attention_mask))
+
+        def advance(token: torch.Tensor, depth: int) -> torch.Tensor:
+            head.state = head.state + model.chosen(token)
+            return model.level_logits(head.state, depth)
+
+        return self._walk(model.level_logits(head.state, 0), head, beams, advance)
+
+
 def length_groups(order: list[int], lengths: list[int], chunk: int, stretch: float = 1.5, slack: int = 16) -> list[list[int]]:
     """`order` (indices sorted by length) cut into runs of at most `chunk` whose longest prompt is at most
     `stretch` times the shortest plus `slack` tokens: the pads stay a fraction of the work, while prompts
@@ -251,5 +291,7 @@ def length_groups(order: list[int], lengths: list[int], chunk: int, stretch: flo
 
 def beam_search_for(model, vocab: SIDVocabulary, device: torch.device | str = "cpu") -> TrieSearch:
     """The search that fits the model's shape."""
+    if getattr(model, "is_item_level", False):
+        return ItemLevelBeamSearch(vocab, device)
     encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
     return (ConstrainedBeamSearch if encoder_decoder else DecoderOnlyBeamSearch)(vocab, device)

@@ -72,7 +72,7 @@ def run_pipeline(config: ExperimentConfig, out: Path, console: Console | None = 
     # One SASRec on the training split (also a baseline row) serves collaborative SIDs, the decoder's soft
     # targets and the reward's collab term.
     wants_teacher = {"tokenize": config.tokenizer.collaborative and config.tokenizer.collab is None,
-                     "sft": config.sft.backbone == "decoder" and config.sft.distill and config.sft.teacher is None,
+                     "sft": config.sft.backbone in ("decoder", "items") and config.sft.distill and config.sft.teacher is None,
                      "rl": plan.rl and config.rl.reward.collab > 0 and config.rl.teacher is None}
     if any(wants_teacher.values()):
         summaries["teacher"] = pipe.run(Stage("teacher", [settings_of(config.sasrec), settings_of(config.eval), config.seed],

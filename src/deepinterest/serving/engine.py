@@ -95,7 +95,7 @@ class ServedRun:
     @torch.no_grad()
     def rank(self, histories: list[list[int]]) -> list[list[tuple[int, float]]]:
         """Each history's top `beams` items with their log-probabilities, best first (one search for all)."""
-        prompts = [self.vocab.history_tokens(h, self.max_items) for h in histories]
+        prompts = [self.search.prompt(h, self.max_items) for h in histories]
         items, scores = self.search.rank(self.model, prompts, self.beams)
         return [[(int(i), float(s)) for i, s in zip(row_items, row_scores) if i >= 0]
                 for row_items, row_scores in zip(items.tolist(), scores.tolist())]

@@ -81,6 +81,8 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     Decoder-only: the prompt (left-padded) and the SID are one sequence, and the logits before each
     SID token score it.
     """
+    if getattr(model, "is_item_level", False):
+        return model.sid_logprobs(input_ids, attention_mask, tokens, group)
     if getattr(model.config, "is_encoder_decoder", False):
         encoded = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         logits = model(encoder_outputs=(encoded.repeat_interleave(group, 0),),
@@ -120,6 +122,8 @@ def sample_candidates(search, model, input_ids, attention_mask, group: int, temp
 
 
 def _next_logits(model, ids, mask, prefix, vocab) -> torch.Tensor:
+    if getattr(model, "is_item_level", False):
+        return model.next_logits(ids, mask, prefix)
     if getattr(model.config, "is_encoder_decoder", False):
         start = torch.full((ids.shape[0], 1), vocab.pad, dtype=torch.long, device=ids.device)
         return model(input_ids=ids, attention_mask=mask, decoder_input_ids=torch.cat([start, prefix], 1)).logits[:, -1]
@@ -178,7 +182,7 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
         batch = [examples[i] for i in rng.choice(len(examples), size=min(rl.batch_size, len(examples)), replace=False)]
         histories = [h for h, _ in batch]
         targets = np.asarray([t for _, t in batch])
-        input_ids, attention_mask = search.pad([vocab.history_tokens(h, config.sft.max_items) for h in histories])
+        input_ids, attention_mask = search.pad([search.prompt(h, config.sft.max_items) for h in histories])
         model.eval()  # no dropout: the ratio compares the same function before and after the step
         with torch.no_grad():
             if rl.generation == "beam":

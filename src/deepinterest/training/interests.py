@@ -90,7 +90,7 @@ def interest_codes(dataset: PreparedDataset, config: ExperimentConfig, progress:
             codes.append(code_of[phrase])
     # The decoder reads a stream causally: a prefix built from the whole sequence would show each position
     # its future items' interests, so there the user's interests enter item by item, after each SID.
-    inline = sft.backbone == "decoder" and bool({"user_interests", "sid_to_interests"} & set(sft.interest_tasks))
+    inline = sft.backbone in ("decoder", "items") and bool({"user_interests", "sid_to_interests"} & set(sft.interest_tasks))
     user = sft.user_interest_codes if "user_interests" in sft.interest_tasks and not inline else 0
     return {"n_codes": n_codes, "user_codes": user, "inline": inline, "item_codes": item_codes,
             "items_with_codes": sum(bool(c) for c in item_codes), "interests": len(phrases)}

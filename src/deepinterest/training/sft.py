@@ -29,13 +29,15 @@ from deepinterest.data.io import read_json, write_json
 from deepinterest.model.causal_lm import (build_causal_lm, causal_vocabulary, collate_causal, load_causal_lm, plain_model,
                                           sid_tokenizer)
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.item_decoder import build_item_decoder
 from deepinterest.model.sid_decoder import build_sid_decoder, decoder_vocabulary
 from deepinterest.model.tiger import build_tiger
 from deepinterest.training.interests import load_codes, with_interests
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from deepinterest.training.distill import TOP, mixed_loss, soft_targets
-from deepinterest.training.streams import LengthBuckets, collate_streams, prompt_target_streams, stream_examples
+from deepinterest.training.streams import (LengthBuckets, collate_items, collate_streams, item_examples, prompt_target_streams,
+                                           stream_examples)
 
 
 def next_sid_examples(train_sequences: list[list[int]], vocab: SIDVocabulary, max_items: int) -> list[tuple[list[int], list[int]]]:
@@ -65,7 +67,8 @@ CAUSAL_ONLY = {"model", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout",
 DECODER_ONLY = {"positions", "item_ids", "teacher", "distill", "teacher_weight", "teacher_temperature",
                 "teacher_exclude_history"}
 NOT_FOR = {"causal": {"d_model", "layers", "heads", "d_kv", "d_ff", "dropout"} | DECODER_ONLY,
-           "tiger": CAUSAL_ONLY | DECODER_ONLY, "decoder": CAUSAL_ONLY | {"d_kv"}}
+           "tiger": CAUSAL_ONLY | DECODER_ONLY, "decoder": CAUSAL_ONLY | {"d_kv"},
+           "items": CAUSAL_ONLY | {"d_kv", "positions"}}
 
 
 def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | None = None):
@@ -74,8 +77,8 @@ def build_vocabulary(catalog: SIDCatalog, config: SFTConfig, checkpoint: Path | 
     `checkpoint`: a trained run folder: a causal run's tokenizer already has the SID tokens (default:
     sft.model); a TIGER run with interest tasks has its interest codes there.
     """
-    if config.backbone in ("tiger", "decoder"):
-        vocab = decoder_vocabulary(catalog, config.item_ids) if config.backbone == "decoder" else SIDVocabulary(catalog)
+    if config.backbone in ("tiger", "decoder", "items"):
+        vocab = SIDVocabulary(catalog) if config.backbone == "tiger" else decoder_vocabulary(catalog, config.item_ids)
         codes = load_codes(checkpoint) if checkpoint else None
         return (with_interests(vocab, codes) if codes else vocab), None
     tokenizer = sid_tokenizer(checkpoint or config.model, catalog)
@@ -88,6 +91,8 @@ def build_model(vocab: SIDVocabulary, config: SFTConfig):
         return build_causal_lm(vocab, config)
     if config.backbone == "decoder":
         return build_sid_decoder(vocab, config)
+    if config.backbone == "items":
+        return build_item_decoder(vocab, config)
     return build_tiger(vocab.size, d_model=config.d_model, layers=config.layers, heads=config.heads, d_kv=config.d_kv,
                        d_ff=config.d_ff, dropout=config.dropout, pad=vocab.pad, eos=vocab.eos)
 
@@ -105,10 +110,20 @@ def training_batches(train_sequences: list[list[int]], vocab: SIDVocabulary, con
                      extra: list[tuple[list[int], list[int]]], seed: int) -> tuple[list, DataLoader, torch.Generator]:
     """(examples, loader, the generator that orders each epoch): per-position examples, or the decoder's streams."""
     generator = torch.Generator().manual_seed(seed)
+    soft = (soft_targets(train_sequences, vocab, config.teacher, config.teacher_temperature, config.teacher_exclude_history)
+            if config.teacher and config.backbone in ("decoder", "items") else None)
+    if config.backbone == "items":
+        if extra:
+            raise ValueError("sft.backbone=items trains next-item prediction only (no prompt-target tasks)")
+        examples = item_examples(train_sequences, vocab, config.max_items, soft=soft)
+        if not examples:
+            raise ValueError("no training sequence has two or more items")
+        sampler = LengthBuckets([len(example[0]) for example in examples], config.batch_size, generator)
+        collate_fn = partial(collate_items, pad_item=vocab.catalog.n_items, depth=vocab.catalog.max_length,
+                             soft_width=TOP if soft else 0)
+        return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn), generator
     if config.backbone == "decoder":
         code_loss = "sid_to_interests" in config.interest_tasks
-        soft = (soft_targets(train_sequences, vocab, config.teacher, config.teacher_temperature, config.teacher_exclude_history)
-                if config.teacher else None)
         examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss, soft=soft)
         if not examples:
             raise ValueError("no training sequence has two or more items")
@@ -183,7 +198,7 @@ def train_sft(
             model.train()
             total, batches = 0.0, 0
             for batch in loader:
-                if "soft_index" in batch:  # the teacher's soft targets: one log-softmax for both losses
+                if "soft_index" in batch and "labels" in batch:  # the decoder's soft targets: one log-softmax for both losses
                     soft, labels = [batch.pop(key) for key in ("soft_index", "soft_prob")], batch.pop("labels")
                     loss = mixed_loss(model(**batch).logits, labels, *soft, config.teacher_weight)
                 else:

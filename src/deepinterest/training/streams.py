@@ -30,15 +30,11 @@ def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items:
     targets per (sequence, position), training/distill.py), a third element maps each learned SID
     token's index in the stream to its soft target.
     """
-    stride = max(1, max_items // 2)
     examples = []
     for number, seq in enumerate(sequences):
-        if len(seq) < 2:
-            continue
-        fresh = 0  # items before this index had their loss in an earlier window
-        for end in [*range(max_items, len(seq), stride), len(seq)]:
+        for start, end, fresh in windows(len(seq), max_items):
             tokens, labels, targets = list(vocab.prefix), [IGNORE] * len(vocab.prefix), {}
-            for position in range(max(0, end - max_items), end):
+            for position in range(start, end):
                 item = seq[position]
                 sid, shown, block = vocab.item_tokens(item), vocab.item_sid_in_history(item), vocab.item_block(item)
                 codes = block[len(shown):]
@@ -54,8 +50,52 @@ def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items:
                 tokens += block
                 labels += codes if code_loss and position >= fresh else [IGNORE] * len(codes)
             examples.append((tokens, labels) if soft is None else (tokens, labels, targets))
-            fresh = end
     return examples
+
+
+def windows(length: int, max_items: int) -> list[tuple[int, int, int]]:
+    """(start, end, fresh) of a sequence's windows of at most `max_items` items, overlapping by half: the
+    items from `fresh` on are new in the window (earlier windows had their loss). None below two items."""
+    if length < 2:
+        return []
+    ends = [*range(max_items, length, max(1, max_items // 2)), length]
+    return [(max(0, end - max_items), end, previous) for previous, end in zip([0, *ends], ends)]
+
+
+def item_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items: int,
+                  soft: dict | None = None) -> list[tuple]:
+    """The `items` backbone's windows: (items, targets[, soft]) where targets[i] is the SID of the item after
+    position i when it carries loss (new in the window, not a sequence's first item), else None."""
+    examples = []
+    for number, seq in enumerate(sequences):
+        for start, end, fresh in windows(len(seq), max_items):
+            learned = range(max(fresh, start + 1, 1), end)
+            targets = [None] * (end - start)
+            for position in learned:
+                targets[position - start - 1] = vocab.item_tokens(seq[position])
+            example = (seq[start:end], targets)
+            examples.append(example if soft is None else (*example, {p - start - 1: soft[(number, p)] for p in learned}))
+    return examples
+
+
+def collate_items(batch: list[tuple], pad_item: int, depth: int, soft_width: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded item windows, their (batch, items, depth) targets and, with `soft_width`, the soft targets."""
+    width = max(len(example[0]) for example in batch)
+    items = torch.full((len(batch), width), pad_item, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    targets = torch.full((len(batch), width, depth), IGNORE, dtype=torch.long)
+    soft_index = torch.zeros((len(batch), width, depth, soft_width), dtype=torch.long)
+    soft_prob = torch.zeros((len(batch), width, depth, soft_width))
+    for row, (seq, target, *soft) in enumerate(batch):
+        items[row, :len(seq)], mask[row, :len(seq)] = torch.as_tensor(seq), 1
+        for column, sid in enumerate(target):
+            if sid is not None:
+                targets[row, column, :len(sid)] = torch.as_tensor(sid)
+        for column, levels in (soft[0].items() if soft and soft_width else ()):
+            for depth_index, (index, prob) in enumerate(levels):
+                soft_index[row, column, depth_index], soft_prob[row, column, depth_index] = torch.as_tensor(index), torch.as_tensor(prob)
+    out = {"items": items, "attention_mask": mask, "targets": targets}
+    return {**out, "soft_index": soft_index, "soft_prob": soft_prob} if soft_width else out
 
 
 def prompt_target_streams(pairs: list[tuple[list[int], list[int]]], start: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
