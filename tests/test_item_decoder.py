@@ -10,7 +10,7 @@ from deepinterest.model.item_decoder import build_item_decoder
 from deepinterest.model.sid_decoder import decoder_vocabulary
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.interests import with_interests
-from deepinterest.training.streams import collate_items, item_examples
+from deepinterest.training.streams import IGNORE, collate_items, item_examples
 
 SEQUENCES = [[3, 7, 1, 12], [5, 0], [9], [2, 4, 6, 8, 10, 11, 13, 14, 15, 16, 17], [1, 1, 30]]
 
@@ -35,7 +35,8 @@ def sid_logprob(model, history: list[int], sid: list[int]) -> float:
         state = model.last_hidden(torch.tensor([history]), torch.ones(1, len(history), dtype=torch.long))
         total = 0.0
         for depth, token in enumerate(sid):
-            total += torch.log_softmax(model.level_logits(state, depth), dim=-1)[0, token].item()
+            column = token - model.level_start[depth]  # the level's own tokens
+            total += torch.log_softmax(model.level_logits(state, depth), dim=-1)[0, column].item()
             state = state + model.chosen(torch.tensor([token]))
     return total
 
@@ -45,11 +46,12 @@ def test_window_loss_is_the_mean_of_the_per_position_losses(model_and_vocab):
     examples = item_examples(SEQUENCES, vocab, max_items=4)
     expected, count = 0.0, 0
     for seq, targets in examples:
-        for position, sid in enumerate(targets):
-            if sid is not None:  # the next item's SID from the window's items up to this one, one at a time
-                expected -= sid_logprob(model, seq[:position + 1], sid)
+        for position, sid in enumerate(targets.tolist()):
+            sid = [t for t in sid if t != IGNORE]
+            if sid:  # the next item's SID from the window's items up to this one, one at a time
+                expected -= sid_logprob(model, seq[:position + 1].tolist(), sid)
                 count += len(sid)
-    batch = collate_items(examples, pad_item=vocab.catalog.n_items, depth=vocab.catalog.max_length)
+    batch = collate_items(examples, pad_item=vocab.catalog.n_items)
     with torch.no_grad():
         loss = model(**batch).loss.item()
     assert loss == pytest.approx(expected / count, rel=1e-4)
@@ -58,7 +60,7 @@ def test_window_loss_is_the_mean_of_the_per_position_losses(model_and_vocab):
 def test_windows_learn_every_item_after_the_first_once():
     vocab = decoder_vocabulary(SIDCatalog.build(np.arange(60).reshape(20, 3) % 7, 7, [str(i) for i in range(20)]))
     examples = item_examples(SEQUENCES[3:4], vocab, max_items=4)
-    learned = [seq[position + 1] for seq, targets in examples for position, sid in enumerate(targets) if sid is not None]
+    learned = [int(seq[position + 1]) for seq, targets in examples for position in range(len(seq)) if targets[position, 0] != IGNORE]
     assert learned == SEQUENCES[3][1:]  # each once, in order, across windows that overlap by half
     assert all(len(seq) <= 4 for seq, _ in examples) and len(examples) > 2
 
@@ -83,15 +85,13 @@ def test_soft_targets_mix_into_the_loss(catalog):
     model = build_item_decoder(vocab, tiny(teacher="unused", teacher_weight=1.0)).eval()
     soft = {(s, k): [([t] + [0] * 15, [1.0] + [0.0] * 15) for t in vocab.item_tokens(seq[k])]
             for s, seq in enumerate(SEQUENCES) for k in range(1, len(seq))}
-    hard = collate_items(item_examples(SEQUENCES, vocab, 4), vocab.catalog.n_items, vocab.catalog.max_length)
-    one_hot = collate_items(item_examples(SEQUENCES, vocab, 4, soft=soft), vocab.catalog.n_items, vocab.catalog.max_length,
-                            soft_width=16)
+    hard = collate_items(item_examples(SEQUENCES, vocab, 4), vocab.catalog.n_items)
+    one_hot = collate_items(item_examples(SEQUENCES, vocab, 4, soft=soft, top=16), vocab.catalog.n_items)
     with torch.no_grad():  # a soft target that is all on the true token is the hard loss
         assert model(**one_hot).loss.item() == pytest.approx(model(**hard).loss.item(), rel=1e-5)
         shifted = {key: [([(t + 1) % vocab.size] + [0] * 15, [1.0] + [0.0] * 15) for (t, *_), _ in value]
                    for key, value in soft.items()}
-        other = collate_items(item_examples(SEQUENCES, vocab, 4, soft=shifted), vocab.catalog.n_items,
-                              vocab.catalog.max_length, soft_width=16)
+        other = collate_items(item_examples(SEQUENCES, vocab, 4, soft=shifted, top=16), vocab.catalog.n_items)
         assert model(**other).loss.item() != pytest.approx(model(**hard).loss.item(), rel=1e-3)
 
 
@@ -99,7 +99,7 @@ def test_training_lowers_the_loss_of_a_fixed_batch(catalog):
     torch.manual_seed(0)
     vocab = decoder_vocabulary(catalog)
     model = build_item_decoder(vocab, tiny())
-    batch = collate_items(item_examples(SEQUENCES, vocab, 4), vocab.catalog.n_items, vocab.catalog.max_length)
+    batch = collate_items(item_examples(SEQUENCES, vocab, 4), vocab.catalog.n_items)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = model(**batch).loss.item()
     for _ in range(30):

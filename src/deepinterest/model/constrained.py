@@ -89,7 +89,9 @@ class _TrieBeams:
         vocab, table = self.search.vocab, self.search.next[depth]
         width = table.shape[1]
         start = vocab.offset + vocab.catalog.token_offset(depth)
-        logprobs = torch.log_softmax(logits.float(), dim=-1)[:, start:start + width]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        if not self.search.logits_per_level:  # the whole vocabulary's logits: keep this depth's tokens
+            logprobs = logprobs[:, start:start + width]
         done = self.item >= 0
         alive = self.scores.view(-1) > NEG_INF
         child = torch.where((done | ~alive)[:, None], -1, table[self.node.clamp(min=0, max=table.shape[0] - 1)])
@@ -120,6 +122,7 @@ class TrieSearch:
     """What both model shapes share: the trie tensors, prompt padding and the beam loop."""
 
     left_pad = False
+    logits_per_level = False  # whether the model's logits at a depth cover that depth's tokens only
 
     def __init__(self, vocab: SIDVocabulary, device: torch.device | str = "cpu"):
         self.vocab = vocab
@@ -253,6 +256,8 @@ class _HeadState:
 class ItemLevelBeamSearch(TrieSearch):
     """The `items` backbone (model/item_decoder.py): one body pass over the history's items, then the beam
     steps run the per-level head only (h plus the embeddings of the codes chosen so far)."""
+
+    logits_per_level = True
 
     def prompt(self, history: list[int], max_items: int) -> list[int]:
         return history[-max_items:]

@@ -9,10 +9,11 @@ h of the last item then factorizes the next item's SID level by level,
     p(c1 | h) p(c2 | h, c1) p(c3 | h, c1, c2),
 
 each level a small MLP over h plus the embeddings of the codes chosen so far, its output scored
-against the same code embeddings the inputs use (tied, as SASRec ties its item embeddings). Ranking
-is the trie beam search of model/constrained.py over the head alone: one body pass per user, no KV
-cache, and each beam step costs an MLP instead of a transformer pass. Scores are the exact
-log-probabilities the training loss teaches (a full-vocabulary log-softmax per level).
+against the same code embeddings the inputs use (tied, as SASRec ties its item embeddings), over that
+level's own tokens only (a softmax over the whole vocabulary would spend most of an epoch scoring the
+other levels' codes). Ranking is the trie beam search of model/constrained.py over the head alone: one
+body pass per user, no KV cache, and each beam step costs an MLP instead of a transformer pass. Scores
+are the exact log-probabilities the training loss teaches.
 
 The body is `transformers`' GPT-NeoX (rotary positions) fed `inputs_embeds`.
 """
@@ -46,6 +47,9 @@ class ItemSIDDecoder(nn.Module):
         n, d = vocab.catalog.n_items, config.d_model
         self.pad_item, self.depth = n, vocab.catalog.max_length
         self.teacher_weight = config.teacher_weight if config.teacher else 0.0
+        catalog = vocab.catalog  # each depth's tokens: [start, start + width) of the vocabulary
+        self.level_start = [vocab.offset + catalog.token_offset(d) for d in range(self.depth)]
+        self.level_width = [catalog.codebook_size if d < catalog.levels else catalog.suffix_size for d in range(self.depth)]
         blocks = [vocab.item_block(item) for item in range(n)]
         table = torch.full((n + 1, max(map(len, blocks))), vocab.pad, dtype=torch.long)  # row n: the pad item
         for item, block in enumerate(blocks):
@@ -57,7 +61,7 @@ class ItemSIDDecoder(nn.Module):
                              intermediate_size=config.d_ff, hidden_act="gelu", hidden_dropout=config.dropout,
                              attention_dropout=config.dropout, max_position_embeddings=config.max_items + 1,
                              rope_parameters={"rope_type": "default", "rope_theta": 10_000.0, "partial_rotary_factor": 1.0},
-                             use_parallel_residual=False)
+                             use_parallel_residual=False, bos_token_id=None, eos_token_id=None, pad_token_id=None)
         self.body = GPTNeoXModel(neox)
         self.body.embed_in = None  # inputs come as embeddings: no unused weights (DDP would wait for their gradients)
         self.config = neox
@@ -76,8 +80,14 @@ class ItemSIDDecoder(nn.Module):
         return self.hidden(items, attention_mask)[torch.arange(items.shape[0], device=items.device), last]
 
     def level_logits(self, state: torch.Tensor, depth: int) -> torch.Tensor:
-        """Next-token logits over the whole vocabulary at `depth`, from h plus the chosen codes' embeddings."""
-        return self.head[depth](state) @ self.embed.weight.T
+        """Logits of `depth`'s tokens (column j: token level_start[depth] + j), from h plus the chosen codes' embeddings."""
+        start = self.level_start[depth]
+        return self.head[depth](state) @ self.embed.weight[start:start + self.level_width[depth]].T
+
+    def level_index(self, tokens: torch.Tensor, depth: int) -> torch.Tensor:
+        """Vocabulary tokens as columns of `level_logits` at `depth`; -1 where a token is not of that depth."""
+        column = tokens - self.level_start[depth]
+        return torch.where((column >= 0) & (column < self.level_width[depth]), column, -1)
 
     def sid_logprobs(self, items: torch.Tensor, attention_mask: torch.Tensor, tokens: torch.Tensor,
                      group: int = 1) -> torch.Tensor:
@@ -85,14 +95,19 @@ class ItemSIDDecoder(nn.Module):
         state = self.last_hidden(items, attention_mask).repeat_interleave(group, 0)
         out = []
         for depth in range(tokens.shape[1]):
-            out.append(torch.log_softmax(self.level_logits(state, depth).float(), dim=-1).gather(-1, tokens[:, depth, None]))
+            column = self.level_index(tokens[:, depth, None], depth).clamp(min=0)  # pads: the caller masks them
+            out.append(torch.log_softmax(self.level_logits(state, depth).float(), dim=-1).gather(-1, column))
             state = state + self.chosen(tokens[:, depth])
         return torch.cat(out, 1)
 
     def next_logits(self, items: torch.Tensor, attention_mask: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
-        """Logits of the SID token after `prefix` (the tokens chosen so far, one row per history)."""
-        state = self.last_hidden(items, attention_mask) + self.chosen(prefix).sum(1)
-        return self.level_logits(state, prefix.shape[1])
+        """Logits over the whole vocabulary (-inf off the level) of the SID token after `prefix` (the tokens
+        chosen so far, one row per history)."""
+        depth, start = prefix.shape[1], self.level_start[prefix.shape[1]]
+        logits = self.level_logits(self.last_hidden(items, attention_mask) + self.chosen(prefix).sum(1), depth)
+        full = logits.new_full((logits.shape[0], self.embed.num_embeddings), float("-inf"))
+        full[:, start:start + logits.shape[1]] = logits
+        return full
 
     def forward(self, items: torch.Tensor, attention_mask: torch.Tensor, targets: torch.Tensor,
                 soft_index: torch.Tensor | None = None, soft_prob: torch.Tensor | None = None) -> ItemOutput:
@@ -107,10 +122,11 @@ class ItemSIDDecoder(nn.Module):
             true = targets[:, depth]
             labelled = true != IGNORE
             logprobs = torch.log_softmax(self.level_logits(state, depth).float(), dim=-1)
-            own = -logprobs.gather(-1, true.clamp(min=0)[:, None])[:, 0]
+            own = -logprobs.gather(-1, self.level_index(true, depth).clamp(min=0)[:, None])[:, 0]
             if soft_index is not None and self.teacher_weight > 0:
-                index, prob = soft_index[chosen][:, depth], soft_prob[chosen][:, depth]
-                soft = torch.where(prob.sum(-1) > 0, -(logprobs.gather(-1, index) * prob).sum(-1), own)
+                index = self.level_index(soft_index[chosen][:, depth], depth)
+                prob = soft_prob[chosen][:, depth] * (index >= 0)  # a zero-mass filler may name another level's token
+                soft = torch.where(prob.sum(-1) > 0, -(logprobs.gather(-1, index.clamp(min=0)) * prob).sum(-1), own)
                 own = (1 - self.teacher_weight) * own + self.teacher_weight * soft
             total, count = total + (own * labelled).sum(), count + labelled.sum()
             state = state + self.chosen(true.clamp(min=0)) * labelled[:, None]

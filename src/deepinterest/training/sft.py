@@ -115,12 +115,11 @@ def training_batches(train_sequences: list[list[int]], vocab: SIDVocabulary, con
     if config.backbone == "items":
         if extra:
             raise ValueError("sft.backbone=items trains next-item prediction only (no prompt-target tasks)")
-        examples = item_examples(train_sequences, vocab, config.max_items, soft=soft)
+        examples = item_examples(train_sequences, vocab, config.max_items, soft=soft, top=TOP if soft else 0)
         if not examples:
             raise ValueError("no training sequence has two or more items")
         sampler = LengthBuckets([len(example[0]) for example in examples], config.batch_size, generator)
-        collate_fn = partial(collate_items, pad_item=vocab.catalog.n_items, depth=vocab.catalog.max_length,
-                             soft_width=TOP if soft else 0)
+        collate_fn = partial(collate_items, pad_item=vocab.catalog.n_items)
         return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn), generator
     if config.backbone == "decoder":
         code_loss = "sid_to_interests" in config.interest_tasks

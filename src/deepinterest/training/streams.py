@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
 
 from deepinterest.model.constrained import SIDVocabulary
@@ -62,40 +63,39 @@ def windows(length: int, max_items: int) -> list[tuple[int, int, int]]:
     return [(max(0, end - max_items), end, previous) for previous, end in zip([0, *ends], ends)]
 
 
-def item_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items: int,
-                  soft: dict | None = None) -> list[tuple]:
-    """The `items` backbone's windows: (items, targets[, soft]) where targets[i] is the SID of the item after
-    position i when it carries loss (new in the window, not a sequence's first item), else None."""
+def item_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items: int, soft: dict | None = None,
+                  top: int = 0) -> list[tuple[torch.Tensor, ...]]:
+    """The `items` backbone's windows as tensors, ready to pad: (items, targets[, soft_index, soft_prob]).
+
+    targets[i] is the SID of the item after position i where it carries loss (new in the window, not a
+    sequence's first item), IGNORE elsewhere; with `soft` (training/distill.py) and its width `top`, the
+    teacher's tokens and probabilities per (position, level), zero probability where none."""
+    depth = vocab.catalog.max_length
     examples = []
     for number, seq in enumerate(sequences):
         for start, end, fresh in windows(len(seq), max_items):
-            learned = range(max(fresh, start + 1, 1), end)
-            targets = [None] * (end - start)
-            for position in learned:
-                targets[position - start - 1] = vocab.item_tokens(seq[position])
-            example = (seq[start:end], targets)
-            examples.append(example if soft is None else (*example, {p - start - 1: soft[(number, p)] for p in learned}))
+            targets = torch.full((end - start, depth), IGNORE, dtype=torch.long)
+            index, prob = torch.zeros((end - start, depth, top), dtype=torch.long), torch.zeros((end - start, depth, top))
+            for position in range(max(fresh, start + 1, 1), end):
+                sid = vocab.item_tokens(seq[position])
+                targets[position - start - 1, :len(sid)] = torch.as_tensor(sid)
+                for level, (tokens, probs) in enumerate(soft[(number, position)] if soft else ()):
+                    index[position - start - 1, level], prob[position - start - 1, level] = torch.as_tensor(tokens), torch.as_tensor(probs)
+            items = torch.as_tensor(seq[start:end], dtype=torch.long)
+            examples.append((items, targets) if soft is None else (items, targets, index, prob))
     return examples
 
 
-def collate_items(batch: list[tuple], pad_item: int, depth: int, soft_width: int = 0) -> dict[str, torch.Tensor]:
-    """Right-padded item windows, their (batch, items, depth) targets and, with `soft_width`, the soft targets."""
-    width = max(len(example[0]) for example in batch)
-    items = torch.full((len(batch), width), pad_item, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    targets = torch.full((len(batch), width, depth), IGNORE, dtype=torch.long)
-    soft_index = torch.zeros((len(batch), width, depth, soft_width), dtype=torch.long)
-    soft_prob = torch.zeros((len(batch), width, depth, soft_width))
-    for row, (seq, target, *soft) in enumerate(batch):
-        items[row, :len(seq)], mask[row, :len(seq)] = torch.as_tensor(seq), 1
-        for column, sid in enumerate(target):
-            if sid is not None:
-                targets[row, column, :len(sid)] = torch.as_tensor(sid)
-        for column, levels in (soft[0].items() if soft and soft_width else ()):
-            for depth_index, (index, prob) in enumerate(levels):
-                soft_index[row, column, depth_index], soft_prob[row, column, depth_index] = torch.as_tensor(index), torch.as_tensor(prob)
-    out = {"items": items, "attention_mask": mask, "targets": targets}
-    return {**out, "soft_index": soft_index, "soft_prob": soft_prob} if soft_width else out
+def collate_items(batch: list[tuple[torch.Tensor, ...]], pad_item: int) -> dict[str, torch.Tensor]:
+    """Right-padded item windows (the pad item), their mask, targets (IGNORE) and soft targets if any."""
+    items = pad_sequence([example[0] for example in batch], batch_first=True, padding_value=pad_item)
+    mask = pad_sequence([torch.ones(len(example[0]), dtype=torch.long) for example in batch], batch_first=True)
+    out = {"items": items, "attention_mask": mask,
+           "targets": pad_sequence([example[1] for example in batch], batch_first=True, padding_value=IGNORE)}
+    if len(batch[0]) > 2:
+        out["soft_index"] = pad_sequence([example[2] for example in batch], batch_first=True)
+        out["soft_prob"] = pad_sequence([example[3] for example in batch], batch_first=True)
+    return out
 
 
 def prompt_target_streams(pairs: list[tuple[list[int], list[int]]], start: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
