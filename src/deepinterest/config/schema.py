@@ -130,11 +130,10 @@ class SFTConfig(Section):
     data: Path | None = Field(None, description="prepared data folder (`deepinterest data prepare`); --data overrides")
     sid: Path | None = Field(None, description="SID catalog folder (`deepinterest tokenize`); --sid overrides")
     backbone: Literal["tiger", "decoder", "items", "causal"] = Field(
-        "tiger", description="tiger: a small T5 trained from scratch, one example per position (TIGER); decoder: a small "
-                             "decoder-only transformer (GPT-NeoX, or GPT-2 with sft.positions=learned) trained from "
-                             "scratch on each user's whole SID stream, every position at once (max_items: the "
-                             "window); items: the same over one position per item (its SID codes' embeddings summed) "
-                             "with a per-level SID head; causal: a pretrained causal LM (sft.model)")
+        "tiger", description="tiger: a small T5 from scratch, one example per position (TIGER); decoder: a small decoder-only "
+        "transformer (GPT-NeoX, or GPT-2 with sft.positions=learned) from scratch on each user's whole SID stream, every "
+        "position at once (max_items: the window); items: the same over one position per item (its codes' embeddings "
+        "summed) and a per-level SID head; causal: a pretrained causal LM (sft.model)")
     model: str | None = Field(None, description="causal: local Hugging Face checkpoint (`deepinterest convert-gguf` makes one)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="causal: dtype the checkpoint is loaded in")
     lora: bool = Field(False, description="causal: train LoRA adapters (peft) and the new SID token rows, not every weight")
@@ -148,11 +147,10 @@ class SFTConfig(Section):
     interests: Path | None = Field(None, description="curated interests for the interest tasks: a `deepinterest label` "
                                                      "folder, or a Parquet with item, interest[, keep, confidence]")
     interest_tasks: list[Literal["sid_to_interests", "interests_to_sid", "user_interests"]] = Field(
-        default_factory=list, description="tiger, decoder: interest tasks (needs sft.interests). Interests become tokens (k-means "
-                                          "codes of their embeddings); sid_to_interests and interests_to_sid align an "
-                                          "item's SID with its interest codes; user_interests puts the codes of the "
-                                          "history's interests before the history (decoder: "
-                                          "each item's codes follow its SID in the stream)")
+        default_factory=list, description="tiger, decoder, items: interest tasks (needs sft.interests). Interests become tokens "
+        "(k-means codes of their embeddings); sid_to_interests and interests_to_sid align an item's SID with its codes; "
+        "user_interests puts the history's codes before it (decoder: each item's codes follow its SID in the stream; items: "
+        "they join each item's input)")
     interest_codes: int = Field(256, ge=2, description="tiger, decoder: interest vocabulary (k-means clusters of interests)")
     interests_per_item: int = Field(3, ge=1, description="interest codes per item (the most confident)")
     user_interest_codes: int = Field(6, ge=1, description="user_interests: codes put before the history")
@@ -201,13 +199,11 @@ class SFTConfig(Section):
             raise ValueError("sft.backbone=causal needs sft.model: a local Hugging Face checkpoint "
                              "(`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2)")
         if self.backbone != "causal" and (self.lora or self.align_tasks or self.model):
-            raise ValueError(f"sft.model, sft.lora and sft.align_tasks need sft.backbone=causal "
-                             f"({self.backbone} has no text vocabulary)")
+            raise ValueError(f"sft.model, sft.lora and sft.align_tasks need sft.backbone=causal ({self.backbone} has no text vocabulary)")
         if self.interest_tasks and self.backbone == "causal":
-            raise ValueError("sft.interest_tasks are for backbones tiger and decoder (a causal LM reads interests as text)")
-        if self.backbone == "items" and set(self.interest_tasks) - {"user_interests"}:
-            raise ValueError("sft.backbone=items takes interest_tasks [user_interests] only (each item's interest codes "
-                             "join its input); sid_to_interests and interests_to_sid need a token backbone (decoder, tiger)")
+            raise ValueError("sft.interest_tasks are for backbones tiger, decoder and items (a causal LM reads interests as text)")
+        if self.backbone == "items" and set(self.interest_tasks) - {"user_interests"}:  # the others are token tasks
+            raise ValueError("sft.backbone=items takes interest_tasks [user_interests] only (codes join each item's input)")
         return self
 
 
