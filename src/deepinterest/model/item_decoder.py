@@ -114,8 +114,10 @@ class ItemSIDDecoder(nn.Module):
         """Mean cross-entropy over the labelled SID tokens. `targets` (batch, items, depth): the next item's SID
         tokens after each position (IGNORE where no loss); with soft targets (the teacher's, per token,
         training/distill.py) the loss is (1 - w) * the true token's + w * the soft target's."""
-        chosen = targets[..., 0] != IGNORE
-        state, targets = self.hidden(items, attention_mask)[chosen], targets[chosen]
+        learned = targets[..., 0] != IGNORE  # positions whose next item carries loss
+        state, targets = self.hidden(items, attention_mask)[learned], targets[learned]
+        if soft_index is not None:
+            soft_index, soft_prob = soft_index[learned], soft_prob[learned]
         total = torch.zeros((), device=items.device)
         count = torch.zeros((), device=items.device)
         for depth in range(self.depth):
@@ -124,8 +126,8 @@ class ItemSIDDecoder(nn.Module):
             logprobs = torch.log_softmax(self.level_logits(state, depth).float(), dim=-1)
             own = -logprobs.gather(-1, self.level_index(true, depth).clamp(min=0)[:, None])[:, 0]
             if soft_index is not None and self.teacher_weight > 0:
-                index = self.level_index(soft_index[chosen][:, depth], depth)
-                prob = soft_prob[chosen][:, depth] * (index >= 0)  # a zero-mass filler may name another level's token
+                index = self.level_index(soft_index[:, depth], depth)
+                prob = soft_prob[:, depth] * (index >= 0)  # a zero-mass filler may name another level's token
                 soft = torch.where(prob.sum(-1) > 0, -(logprobs.gather(-1, index.clamp(min=0)) * prob).sum(-1), own)
                 own = (1 - self.teacher_weight) * own + self.teacher_weight * soft
             total, count = total + (own * labelled).sum(), count + labelled.sum()
