@@ -131,10 +131,15 @@ class TrieSearch:
         self.depths = len(self.next)
         self.device = torch.device(device)
 
+    @property
+    def pad_value(self) -> int:
+        """What fills a prompt's padding: the pad token (the item-level search pads with a pad item)."""
+        return self.vocab.pad
+
     def pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompts as one padded batch (left-padded for decoder-only models) and its attention mask."""
-        width = max(map(len, prompts))
-        input_ids = torch.full((len(prompts), width), self.vocab.pad, dtype=torch.long)
+        width = max(1, max(map(len, prompts)))  # an empty prompt still gets one (masked) position
+        input_ids = torch.full((len(prompts), width), self.pad_value, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
         for row, prompt in enumerate(prompts):
             span = slice(width - len(prompt), width) if self.left_pad else slice(0, len(prompt))
@@ -262,13 +267,9 @@ class ItemLevelBeamSearch(TrieSearch):
     def prompt(self, history: list[int], max_items: int) -> list[int]:
         return history[-max_items:]
 
-    def pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(1, max(map(len, prompts)))
-        items = torch.full((len(prompts), width), self.vocab.catalog.n_items, dtype=torch.long)  # the pad item
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            items[row, :len(prompt)], mask[row, :len(prompt)] = torch.as_tensor(prompt, dtype=torch.long), 1
-        return items.to(self.device), mask.to(self.device)
+    @property
+    def pad_value(self) -> int:
+        return self.vocab.catalog.n_items  # the pad item (model/item_decoder.py: its block is all pad tokens)
 
     @torch.no_grad()
     def search(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,6 +28,7 @@ from transformers import GPTNeoXConfig, GPTNeoXModel
 
 from deepinterest.config import SFTConfig
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.scores import soft_mixed_nll
 
 IGNORE = -100
 
@@ -101,13 +102,8 @@ class ItemSIDDecoder(nn.Module):
         return torch.cat(out, 1)
 
     def next_logits(self, items: torch.Tensor, attention_mask: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
-        """Logits over the whole vocabulary (-inf off the level) of the SID token after `prefix` (the tokens
-        chosen so far, one row per history)."""
-        depth, start = prefix.shape[1], self.level_start[prefix.shape[1]]
-        logits = self.level_logits(self.last_hidden(items, attention_mask) + self.chosen(prefix).sum(1), depth)
-        full = logits.new_full((logits.shape[0], self.embed.num_embeddings), float("-inf"))
-        full[:, start:start + logits.shape[1]] = logits
-        return full
+        """Logits of the level after `prefix` (the tokens chosen so far, one row per history), as `level_logits`."""
+        return self.level_logits(self.last_hidden(items, attention_mask) + self.chosen(prefix).sum(1), prefix.shape[1])
 
     def forward(self, items: torch.Tensor, attention_mask: torch.Tensor, targets: torch.Tensor,
                 soft_index: torch.Tensor | None = None, soft_prob: torch.Tensor | None = None) -> ItemOutput:
@@ -124,12 +120,13 @@ class ItemSIDDecoder(nn.Module):
             true = targets[:, depth]
             labelled = true != IGNORE
             logprobs = torch.log_softmax(self.level_logits(state, depth).float(), dim=-1)
-            own = -logprobs.gather(-1, self.level_index(true, depth).clamp(min=0)[:, None])[:, 0]
+            column = self.level_index(true, depth).clamp(min=0)
             if soft_index is not None and self.teacher_weight > 0:
                 index = self.level_index(soft_index[:, depth], depth)
                 prob = soft_prob[:, depth] * (index >= 0)  # a zero-mass filler may name another level's token
-                soft = torch.where(prob.sum(-1) > 0, -(logprobs.gather(-1, index.clamp(min=0)) * prob).sum(-1), own)
-                own = (1 - self.teacher_weight) * own + self.teacher_weight * soft
+                own = soft_mixed_nll(logprobs, column, index.clamp(min=0), prob, self.teacher_weight)
+            else:
+                own = -logprobs.gather(-1, column[:, None])[:, 0]
             total, count = total + (own * labelled).sum(), count + labelled.sum()
             state = state + self.chosen(true.clamp(min=0)) * labelled[:, None]
         return ItemOutput(loss=total / count.clamp(min=1))

@@ -14,3 +14,13 @@ def mask_history(scores: torch.Tensor, histories: list[list[int]], keep: torch.T
     if keep is not None:
         scores[torch.arange(len(histories)), keep] = kept
     return scores
+
+
+def soft_mixed_nll(logprobs: torch.Tensor, true: torch.Tensor, soft_index: torch.Tensor, soft_prob: torch.Tensor,
+                   weight: float) -> torch.Tensor:
+    """Per row: (1 - weight) * -log p(true) + weight * cross-entropy on the soft target (its `soft_index` tokens
+    with `soft_prob`; a row whose soft probabilities are all zero has none and keeps its true token there too).
+    `true` and `soft_index` index the last dimension of `logprobs` and must be valid indices."""
+    own = -logprobs.gather(-1, true[..., None])[..., 0]
+    soft = torch.where(soft_prob.sum(-1) > 0, -(logprobs.gather(-1, soft_index) * soft_prob).sum(-1), own)
+    return (1 - weight) * own + weight * soft

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from deepinterest.model.constrained import SIDVocabulary
-from deepinterest.model.scores import mask_history
+from deepinterest.model.scores import mask_history, soft_mixed_nll
 from deepinterest.training.sasrec import load_sasrec
 
 TOP = 16  # tokens kept per soft target (a level's mass is almost all in its few likeliest tokens)
@@ -88,6 +88,4 @@ def mixed_loss(logits: torch.Tensor, labels: torch.Tensor, soft_index: torch.Ten
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     labels, index, prob = labels[:, 1:], soft_index[:, 1:], soft_prob[:, 1:]
     labelled = labels != -100
-    own = -logprobs.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
-    soft = torch.where(prob.sum(-1) > 0, -(logprobs.gather(-1, index) * prob).sum(-1), own)
-    return (((1 - weight) * own + weight * soft) * labelled).sum() / labelled.sum().clamp(min=1)
+    return (soft_mixed_nll(logprobs, labels.clamp(min=0), index, prob, weight) * labelled).sum() / labelled.sum().clamp(min=1)

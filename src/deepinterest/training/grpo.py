@@ -105,7 +105,10 @@ def sample_candidates(search, model, input_ids, attention_mask, group: int, temp
         table = search.next[depth]
         start, width = vocab.offset + vocab.catalog.token_offset(depth), table.shape[1]
         prefix = torch.stack(chosen, 1) if chosen else ids.new_zeros((ids.shape[0], 0))
-        logits = _next_logits(model, ids, mask, prefix, vocab)[:, start:start + width].float() / temperature
+        logits = _next_logits(model, ids, mask, prefix, vocab)
+        if not search.logits_per_level:  # the whole vocabulary's logits: keep this depth's tokens
+            logits = logits[:, start:start + width]
+        logits = logits.float() / temperature
         child = table[node.clamp(min=0, max=table.shape[0] - 1)]
         logits = logits.masked_fill((child < 0) | (node < 0)[:, None], NEG_INF)
         alive = torch.isfinite(logits).any(1)

@@ -88,8 +88,8 @@ def interest_codes(dataset: PreparedDataset, config: ExperimentConfig, progress:
         codes = item_codes[index[item]]
         if code_of[phrase] not in codes and len(codes) < sft.interests_per_item:
             codes.append(code_of[phrase])
-    # The decoder reads a stream causally: a prefix built from the whole sequence would show each position
-    # its future items' interests, so there the user's interests enter item by item, after each SID.
+    # The decoder and items backbones read a sequence causally: a prefix built from the whole sequence would show
+    # each position its future items' interests, so there the user's interests enter item by item, with each item.
     inline = sft.backbone in ("decoder", "items") and bool({"user_interests", "sid_to_interests"} & set(sft.interest_tasks))
     user = sft.user_interest_codes if "user_interests" in sft.interest_tasks and not inline else 0
     return {"n_codes": n_codes, "user_codes": user, "inline": inline, "item_codes": item_codes,

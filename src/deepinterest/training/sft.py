@@ -112,23 +112,20 @@ def training_batches(train_sequences: list[list[int]], vocab: SIDVocabulary, con
     generator = torch.Generator().manual_seed(seed)
     soft = (soft_targets(train_sequences, vocab, config.teacher, config.teacher_temperature, config.teacher_exclude_history)
             if config.teacher and config.backbone in ("decoder", "items") else None)
-    if config.backbone == "items":
-        if extra:
-            raise ValueError("sft.backbone=items trains next-item prediction only (no prompt-target tasks)")
-        examples = item_examples(train_sequences, vocab, config.max_items, soft=soft, top=TOP if soft else 0)
-        if not examples:
-            raise ValueError("no training sequence has two or more items")
-        sampler = LengthBuckets([len(example[0]) for example in examples], config.batch_size, generator)
-        collate_fn = partial(collate_items, pad_item=vocab.catalog.n_items)
-        return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn), generator
-    if config.backbone == "decoder":
-        code_loss = "sid_to_interests" in config.interest_tasks
-        examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss, soft=soft)
+    if config.backbone in ("decoder", "items"):  # whole windows, length-bucketed
+        if config.backbone == "items":
+            if extra:
+                raise ValueError("sft.backbone=items trains next-item prediction only (no prompt-target tasks)")
+            examples = item_examples(train_sequences, vocab, config.max_items, soft=soft, top=TOP if soft else 0)
+            collate_fn = partial(collate_items, pad_item=vocab.catalog.n_items)
+        else:
+            code_loss = "sid_to_interests" in config.interest_tasks
+            examples = stream_examples(train_sequences, vocab, config.max_items, code_loss=code_loss, soft=soft)
+            collate_fn = partial(collate_streams, pad=vocab.pad, soft_width=TOP if soft else 0)
         if not examples:
             raise ValueError("no training sequence has two or more items")
         examples += prompt_target_streams(extra, vocab.prefix)
         sampler = LengthBuckets([len(example[0]) for example in examples], config.batch_size, generator)
-        collate_fn = partial(collate_streams, pad=vocab.pad, soft_width=TOP if soft else 0)
         return examples, DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn), generator
     examples = next_sid_examples(train_sequences, vocab, config.max_items)
     if not examples:
