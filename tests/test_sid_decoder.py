@@ -7,7 +7,6 @@ import torch
 from conftest import tiny_sft
 from deepinterest.model.constrained import DecoderOnlyBeamSearch
 from deepinterest.model.sid_decoder import START, build_sid_decoder, decoder_vocabulary
-from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.interests import with_interests
 from deepinterest.training.streams import IGNORE, LengthBuckets, collate_streams, stream_examples
 
