@@ -57,7 +57,9 @@ class ItemSIDDecoder(nn.Module):
             table[item, :len(block)] = torch.as_tensor(block)
         self.register_buffer("blocks", table, persistent=False)
         self.embed = nn.Embedding(vocab.size, d, padding_idx=vocab.pad)
-        self.chosen = nn.Embedding(vocab.size, d)  # the codes chosen so far, as the head reads them
+        # The codes chosen so far, as the head reads them: SID tokens only (item-id and interest rows would
+        # never be read, yet cost the optimizer a quarter of the model's weights every step).
+        self.chosen = nn.Embedding(self.level_start[-1] + self.level_width[-1], d)
         neox = GPTNeoXConfig(vocab_size=1, hidden_size=d, num_hidden_layers=config.layers, num_attention_heads=config.heads,
                              intermediate_size=config.d_ff, hidden_act="gelu", hidden_dropout=config.dropout,
                              attention_dropout=config.dropout, max_position_embeddings=config.max_items + 1,

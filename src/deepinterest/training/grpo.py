@@ -27,6 +27,7 @@ from deepinterest.data.io import read_json, write_json
 from deepinterest.model.constrained import NEG_INF, SIDVocabulary, beam_search_for
 from deepinterest.model.causal_lm import plain_model
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from deepinterest.training.optim import adamw
 from deepinterest.training.reward import COMPONENTS, group_advantages, interest_aware_reward, k3_kl
 
 
@@ -157,7 +158,7 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model = model.to(device)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=rl.lr, weight_decay=0.0)
+    optimizer = adamw(model.parameters(), lr=rl.lr, weight_decay=0.0)
     search = beam_search_for(model, vocab, device)
     examples = rl_examples(train_sequences)
     n_items = vocab.catalog.n_items

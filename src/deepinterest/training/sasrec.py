@@ -20,6 +20,7 @@ from deepinterest.model.sasrec import SASRec
 from deepinterest.training.batching import length_bucketed_batches
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from deepinterest.config.runtime import peak_memory_mb
+from deepinterest.training.optim import adam
 
 
 def training_tensors(train_sequences: list[list[int]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +71,7 @@ def train_sasrec(
         torch.set_num_threads(config.threads)
     torch.manual_seed(seed)
     model = SASRec(n_items, config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+    optimizer = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
     inputs, targets = training_tensors(train_sequences, config.max_len)
     lengths = (inputs > 0).sum(dim=1)
     if len(inputs) == 0:

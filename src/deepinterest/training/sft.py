@@ -35,6 +35,7 @@ from deepinterest.model.tiger import build_tiger
 from deepinterest.training.interests import load_codes, with_interests
 from deepinterest.tokenizer.catalog import SIDCatalog
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from deepinterest.training.optim import adamw
 from deepinterest.training.distill import TOP, mixed_loss, soft_targets
 from deepinterest.training.streams import (LengthBuckets, collate_items, collate_streams, item_examples, prompt_target_streams,
                                            stream_examples)
@@ -159,9 +160,7 @@ def train_sft(
         torch.set_num_threads(config.threads)
     torch.manual_seed(seed)
     model = build_model(vocab, config)
-    # Frozen weights (LoRA's base) stay out of the optimizer; TIGER's parameter list is unchanged.
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = adamw(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     examples, loader, generator = training_batches(train_sequences, vocab, config, extra_examples or [], seed)
     runtime = {"data", "sid", "epochs", "patience", "threads", "device", "valid_limit", "max_minutes"}
     settings = {"config": config.model_dump(mode="json", exclude=runtime | NOT_FOR[config.backbone]),
