@@ -75,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = PreparedDataset(args.data)
+    load_before = os.getloadavg()  # other jobs on the machine show here: a busy figure says so
     sasrec = sasrec_speed(args.sasrec, dataset, args.epochs, args.threads)
     decoders = {str(path): sft_speed(path, dataset, args.sid, args.epochs, args.threads, args.overrides) for path in args.decoder}
     tiger = sft_speed(args.tiger, dataset, args.sid, args.epochs, args.threads, args.overrides)
@@ -83,7 +84,8 @@ def main() -> None:
         run["tiger_epoch_vs_this"] = round(tiger["seconds_per_epoch"] / run["seconds_per_epoch"], 2)
     decoder = decoders[str(args.decoder[0])]
     result = {"data": str(args.data), "threads": args.threads, "epochs": args.epochs, "cpu": platform.processor() or platform.machine(),
-              "cores": os.cpu_count(), "sasrec": sasrec, "tiger": tiger, "decoder": decoder, "decoders": decoders,
+              "cores": os.cpu_count(), "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+              "sasrec": sasrec, "tiger": tiger, "decoder": decoder, "decoders": decoders,
               "decoder_epoch_vs_sasrec": decoder["epoch_vs_sasrec"], "tiger_epoch_vs_decoder": decoder["tiger_epoch_vs_this"]}
     write_json(args.out, result)
     print(f"seconds per epoch: SASRec {sasrec['seconds_per_epoch']}, TIGER {tiger['seconds_per_epoch']}")
