@@ -125,6 +125,7 @@ def test_time_budget_stops_after_the_epoch_that_spends_it_and_keeps_its_weights(
     _, log = train_sft(sequences, vocab, config, lambda model: 0.5, tmp_path / "run", progress=False)
     assert len(log["epochs"]) == 1 and log["validations"] == [{"epoch": 1, "valid_ndcg@10": 0.5}]
     assert log["best_epoch"] == 1 and "time budget" in log["stopped"]
+    assert "time budget" in json.loads((tmp_path / "run" / "train_log.json").read_text())["stopped"]  # the file says so too
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 

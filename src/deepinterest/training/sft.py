@@ -225,6 +225,8 @@ def train_sft(
                 write_json(out / "train_log.json", log)  # progress is visible between validations too
                 if progress and not bar.console.is_terminal:  # a log file gets one line per epoch
                     bar.console.print(f"epoch {epoch}: {info} ({entry['seconds']} s)", highlight=False)
+    if accelerator.is_main_process:
+        write_json(out / "train_log.json", log)  # how training ended ("stopped") is written, not only returned
     accelerator.wait_for_everyone()
     model = plain_model(accelerator.unwrap_model(model), in_place=True)
     load_weights(best_path, model)
