@@ -17,9 +17,8 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
 
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.item_decoder import IGNORE  # cross-entropy's ignore_index: no loss here
 from deepinterest.training.batching import length_bucketed_batches
-
-IGNORE = -100
 
 
 def stream_examples(sequences: list[list[int]], vocab: SIDVocabulary, max_items: int, *,
