@@ -50,7 +50,7 @@ def test_an_ablation_extends_its_base_and_states_only_what_it_changes(tmp_path):
 @pytest.mark.parametrize("row, ablations", [
     ("office-tiger", {"no-interests": {"interests"}, "no-rldi": {"rldi"}, "sid-only": {"interests_in_sft"},
                       "sft-only": {"interests_in_sid"}}),
-    ("office", {"no-interests": {"interests"}, "no-rldi": {"rldi"}, "sid-only": {"interests_in_sid", "interests_in_sft"},
+    ("office", {"no-interests": {"interests"}, "rldi": {"rldi"}, "sid-only": {"interests_in_sid", "interests_in_sft"},
                 "sid-and-sft": {"interests_in_sid"}, "rl": {"rl"}})])
 def test_shipped_office_ablations_differ_from_their_row_in_its_pipeline_switches_only(row, ablations):
     from pathlib import Path
