@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from deepinterest.config import ExperimentConfig
-from deepinterest.config.runtime import resolve_device
+from deepinterest.config.runtime import resolve_device, use_threads
 from deepinterest.data.io import read_json, write_json
 from deepinterest.model.constrained import NEG_INF, SIDVocabulary, beam_search_for
 from deepinterest.model.causal_lm import plain_model
@@ -151,8 +151,7 @@ def train_grpo(model, vocab: SIDVocabulary, train_sequences: list[list[int]], co
     """
     rl, out = config.rl, Path(out)
     device = resolve_device(rl.device)
-    if rl.threads:
-        torch.set_num_threads(rl.threads)
+    use_threads(rl.threads, "rl.threads")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)

@@ -19,7 +19,7 @@ from deepinterest.data.io import read_json, write_json
 from deepinterest.model.sasrec import SASRec
 from deepinterest.training.batching import length_bucketed_batches
 from deepinterest.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from deepinterest.config.runtime import peak_memory_mb
+from deepinterest.config.runtime import peak_memory_mb, use_threads
 from deepinterest.training.optim import adam
 
 
@@ -67,8 +67,7 @@ def train_sasrec(
 ) -> tuple[SASRec, dict]:
     """Returns the best model (by the validate score) and the training log."""
     out = Path(out)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads, "sasrec.threads")
     torch.manual_seed(seed)
     model = SASRec(n_items, config).to(device)
     optimizer = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader
 
 from deepinterest.config import SFTConfig
-from deepinterest.config.runtime import peak_memory_mb, resolve_device
+from deepinterest.config.runtime import peak_memory_mb, resolve_device, use_threads
 from deepinterest.data.io import read_json, write_json
 from deepinterest.model.causal_lm import (build_causal_lm, causal_vocabulary, collate_causal, load_causal_lm, plain_model,
                                           sid_tokenizer)
@@ -156,8 +156,7 @@ def train_sft(
     out = Path(out)
     # cpu=True also makes several launched processes (WORLD_SIZE > 1) join one gloo group on CPU machines.
     accelerator = Accelerator(cpu=resolve_device(config.device).type == "cpu")
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads, "sft.threads")
     torch.manual_seed(seed)
     model = build_model(vocab, config)
     optimizer = adamw(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
