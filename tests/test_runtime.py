@@ -2,13 +2,14 @@
 
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
 import pytest
 import torch
 
-from deepinterest.config.runtime import OversubscribedWarning, busy_elsewhere, use_threads
+from deepinterest.config.runtime import OversubscribedWarning, _own_running_threads, busy_elsewhere, use_threads
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +39,19 @@ def test_a_busy_process_is_counted():
     finally:
         spinner.kill()
         spinner.wait()
+
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_this_process_own_busy_threads_are_counted_as_its_own():
+    # torch's worker threads may spin on after a stage: they are ours, and busy_elsewhere subtracts them
+    torch.set_num_threads(1)
+    x = torch.randn(1500, 1500)
+    worker = threading.Thread(target=lambda: [x @ x for _ in range(40)])  # matmul runs without the GIL
+    worker.start()
+    try:
+        time.sleep(0.2)
+        seen = max(_own_running_threads() for _ in range(20))
+    finally:
+        worker.join()
+    assert seen >= 2  # this thread, reading, and the worker

@@ -49,14 +49,26 @@ def use_threads(threads: int | None, setting: str, *, others: float | None = Non
 
 
 def busy_elsewhere(samples: int = 5, pause: float = 0.02) -> float:
-    """Threads runnable now besides this one (Linux's /proc/loadavg, averaged over a few samples); 0 elsewhere."""
+    """Threads of other processes runnable now (Linux's /proc, averaged over a few samples); 0 elsewhere.
+    This process's own threads are left out: torch's worker threads spin for a while after a stage ends."""
     counts = []
     for _ in range(samples):
         try:
             with open("/proc/loadavg") as f:
                 running = int(f.read().split()[3].split("/")[0])
+            counts.append(running - _own_running_threads())
         except (OSError, ValueError, IndexError):
             return 0.0
-        counts.append(running - 1)  # this thread, reading the file
         time.sleep(pause)
     return max(0.0, sum(counts) / len(counts))
+
+
+def _own_running_threads() -> int:
+    running = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                running += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:  # the thread ended meanwhile
+            continue
+    return running
