@@ -41,7 +41,6 @@ def test_a_busy_process_is_counted():
         spinner.wait()
 
 
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_this_process_own_busy_threads_are_counted_as_its_own():
     # torch's worker threads may spin on after a stage: they are ours, and busy_elsewhere subtracts them
