@@ -10,7 +10,7 @@ import polars as pl
 import torch
 
 from deepinterest.config import ExperimentConfig, ServeConfig
-from deepinterest.config.runtime import resolve_device
+from deepinterest.config.runtime import resolve_device, use_threads
 from deepinterest.data.dataset import PreparedDataset, trim_text
 from deepinterest.data.io import read_json
 from deepinterest.evaluation.generative import trained_catalog
@@ -62,8 +62,7 @@ class ServedRun:
         self.info = read_json(folders.model / "run.json")
         self.config = ExperimentConfig.model_validate(self.info["config"])
         self.name = self.config.name
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
+        use_threads(settings.threads, "serve.threads")
         self.dataset = dataset = PreparedDataset(folders.data)
         self.catalog = trained_catalog(folders.model, self.info, dataset, folders.sid)
         self.vocab, _ = build_vocabulary(self.catalog, self.config.sft, checkpoint=folders.model)

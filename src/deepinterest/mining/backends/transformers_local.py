@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from deepinterest.config import MiningBackendConfig
-from deepinterest.config.runtime import resolve_device
+from deepinterest.config.runtime import resolve_device, use_threads
 from deepinterest.mining.backends.base import BackendError, Completion
 
 
@@ -31,8 +31,8 @@ class TransformersBackend:
                                     "`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2")
         self.config, self.name, self.model, self.path = config, config.name, path.name, path
         self.torch, self.device = torch, resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        if self.device.type == "cpu":
+            use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
