@@ -195,3 +195,27 @@ def test_cache_export_of_one_backend_writes_only_its_calls(cli, store, tmp_path)
         assert code == 0, text
         lines = [json.loads(line) for line in gzip.decompress(out.read_bytes()).splitlines()]
         assert {line["backend"] for line in lines} == expected and f"{len(lines)} calls" in text
+
+
+def test_cache_export_never_replaces_a_file_it_did_not_write(cli, store, tmp_path):  # noqa: F811
+    notes = tmp_path / "notes.jsonl.gz"
+    notes.write_bytes(b"my own notes")  # cli checks that it, like every file outside out/, stays as it was
+    code, text = cli("cache", "export", str(notes), "--store", str(store))
+    assert code == 2 and "notes.jsonl.gz: exists and is not a `deepinterest cache export` file" in text
+    code, text = cli("cache", "export", str(tmp_path), "--store", str(store))
+    assert code == 2 and "is not a file this command wrote" in text
+
+
+def test_cache_export_replaces_an_earlier_export_whole(cli, store, tmp_path):  # noqa: F811
+    out = tmp_path / "out" / "calls.jsonl.gz"
+    assert cli("cache", "export", str(out), "--store", str(store), "-b", "zz")[0] == 0  # an empty export first
+    code, text = cli("cache", "export", str(out), "--store", str(store))
+    assert code == 0 and "1 calls" in text
+    assert [json.loads(line)["key"] for line in gzip.decompress(out.read_bytes()).splitlines()] == [CALL["key"]]
+    assert [p.name for p in out.parent.iterdir()] == ["calls.jsonl.gz"]  # no temporary file left beside it
+
+
+def test_cache_export_from_a_missing_store_is_refused_and_creates_none(cli, tmp_path):  # noqa: F811
+    code, text = cli("cache", "export", str(tmp_path / "out" / "calls.jsonl.gz"), "--store", str(tmp_path / "typo.sqlite"))
+    assert code == 2 and "typo.sqlite: no mining store there; nothing to export" in text
+    assert not (tmp_path / "typo.sqlite").exists() and not (tmp_path / "out").exists()

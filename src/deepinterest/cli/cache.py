@@ -29,6 +29,11 @@ def export(out: Path = typer.Argument(..., help="file to write (gzipped JSON lin
            store: Path = StoreOption,
            backend: list[str] = typer.Option(None, "--backend", "-b", help="only this backend's calls (repeatable)")) -> None:
     """Write every finished call of the store with its interests (failed calls are left out)."""
+    from deepinterest.mining.store import default_store_path
+
+    with user_errors():
+        if not (store or default_store_path()).is_file():  # a mistyped --store would export an empty new store
+            raise FileNotFoundError(f"{store or default_store_path()}: no mining store there; nothing to export")
     with user_errors(), _store(store) as db:
         count = db.export(out, backends=backend or None)
     console.print(f"{count} calls -> {out}")

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from deepinterest.config.offline import cache_root
+from deepinterest.data.io import atomic_path
 from deepinterest.mining.parse import Interest
 
 SCHEMA = """
@@ -167,8 +168,12 @@ class MiningStore:
 
     def export(self, path: Path, backends: list[str] | None = None) -> int:
         """Write every finished call (of `backends`, default all) with its interests to gzipped JSON lines (the
-        store's portable form: a mining run shared, or kept across machines); returns the number of calls written."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        store's portable form: a mining run shared, or kept across machines); returns the number of calls written.
+        An existing file is replaced only if it is itself an export (one this command wrote), and only once the
+        new one is whole."""
+        path = Path(path)
+        if path.exists() or path.is_symlink():
+            _check_replaceable(path)
         only = f" AND backend IN ({','.join('?' * len(backends))})" if backends else ""
         with self.lock:
             calls = self.db.execute(f"SELECT {','.join(CALL_COLUMNS)} FROM calls WHERE {FINISHED}{only} ORDER BY key",
@@ -178,10 +183,11 @@ class MiningStore:
                                                 "ORDER BY key, position"):
                 interests.setdefault(key, []).append(values)
         # mtime=0: the same calls give the same bytes, so a committed export diffs cleanly.
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-            for row in calls:
-                line = dict(zip(CALL_COLUMNS, row), interests=interests.get(row[0], []))
-                out.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+                for row in calls:
+                    line = dict(zip(CALL_COLUMNS, row), interests=interests.get(row[0], []))
+                    out.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
         return len(calls)
 
     def import_(self, path: Path) -> tuple[int, int]:
@@ -222,6 +228,17 @@ def read_export(path: Path) -> list[tuple[CallRecord, list[tuple[str, float, str
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:  # BadGzipFile is an OSError
         raise ValueError(f"{path}: not a complete `deepinterest cache export` file ({exc or 'cut short'})") from None
     return calls
+
+
+def _check_replaceable(path: Path) -> None:
+    """An export may replace an earlier export, never another file (a command overwrites only what it wrote)."""
+    if path.is_dir() or path.is_symlink():
+        raise ValueError(f"{path}: exists and is not a file this command wrote; choose another name")
+    try:
+        read_export(path)
+    except ValueError:
+        raise ValueError(f"{path}: exists and is not a `deepinterest cache export` file, so it is left as it is; "
+                         "choose another name") from None
 
 
 _TEXT, _COUNT, _NUMBER = (str,), (int, type(None)), (int, float, type(None))
