@@ -1,9 +1,9 @@
 """Where an `items` epoch goes: the same epoch timed with parts of the recipe switched off, in one run.
 
     .venv/bin/python benchmarks/items_step_variants.py --data runs/office/data \\
-        --out benchmarks/results/items_step_variants.json
+        --config configs/items-office-distill.yaml --out benchmarks/results/items_step_variants.json
 
-One epoch of `configs/items-office-distill.yaml`'s model and training step (the project's own windows,
+One epoch of the config's model and training step (the project's own windows,
 collate, length buckets and fused AdamW) over the dataset's real training sequences, at one thread.
 SIDs and soft targets are random stand-ins of the real shapes (3 levels of 256 plus a suffix level, 16
 teacher tokens a level): what is timed does not depend on their values. Variants alternate round by round
@@ -14,6 +14,7 @@ recipe as it is. `sft_speed.py` gives the recipe's epoch against SASRec's; this 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -21,10 +22,10 @@ from functools import partial
 
 import numpy as np
 import torch
-from inputs import PREPARED_DATA
+from inputs import PREPARED_DATA, existing_file
 from torch.utils.data import DataLoader
 
-from deepinterest.config import SFTConfig
+from deepinterest.config import SFTConfig, load_config
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_json
 from deepinterest.model.constrained import SIDVocabulary
@@ -34,8 +35,6 @@ from deepinterest.training.distill import TOP
 from deepinterest.training.optim import adamw
 from deepinterest.training.streams import LengthBuckets, collate_items, item_examples
 
-RECIPE = dict(backbone="items", item_ids="append", d_model=128, layers=2, heads=4, d_ff=256, dropout=0.1, max_items=50,
-              batch_size=16, lr=1e-3, warmup_steps=300, teacher="teacher")  # items-office-distill.yaml's model
 VARIANTS = {
     "base": "the recipe as it is",
     "attn0": "no dropout on attention weights (the hidden dropouts kept)",
@@ -63,9 +62,9 @@ def stand_in_soft_targets(sequences: list[list[int]], vocab: SIDVocabulary, rng:
     return soft
 
 
-def build(variant: str, vocab: SIDVocabulary, examples: list):
+def build(variant: str, recipe: SFTConfig, vocab: SIDVocabulary, examples: list):
     torch.manual_seed(0)
-    config = SFTConfig.model_validate(RECIPE | ({"batch_size": int(variant[1:])} if variant[1:].isdigit() else {}))
+    config = recipe.model_copy(update={"batch_size": int(variant[1:])} if variant[1:].isdigit() else {})
     model = build_item_decoder(vocab, config)
     if variant in ("attn0", "nodrop"):
         for layer in model.body.layers:
@@ -96,31 +95,37 @@ def epoch(model, optimizer, loader) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=PREPARED_DATA, required=True)
+    parser.add_argument("--config", type=existing_file, default="configs/items-office-distill.yaml",
+                        help="an items-backbone config with a teacher (its model and batch size are the base)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    recipe = load_config(args.config).sft
+    if recipe.backbone != "items" or recipe.teacher is None:
+        parser.error(f"{args.config}: not an items-backbone config with sft.teacher")
     dataset, rng = PreparedDataset(args.data), np.random.default_rng(0)
     n = dataset.n_items
     codes = np.stack([rng.integers(0, 256, n), rng.integers(0, 256, n), rng.integers(0, 4, n)], 1)
     vocab = SIDVocabulary(SIDCatalog.build(codes, 256, dataset.item_ids), item_ids="append")
     sequences = dataset.train_sequences
-    examples = item_examples(sequences, vocab, RECIPE["max_items"], soft=stand_in_soft_targets(sequences, vocab, rng), top=TOP)
+    examples = item_examples(sequences, vocab, recipe.max_items, soft=stand_in_soft_targets(sequences, vocab, rng), top=TOP)
     variants = ["base", *[v for v in args.variants if v != "base"]]
-    built = {v: build(v, vocab, examples) for v in variants}
+    built = {v: build(v, recipe, vocab, examples) for v in variants}
     times: dict[str, list[float]] = {v: [] for v in variants}
     steps: dict[str, int] = {}
-    load_before = open("/proc/loadavg").read().split()[0] if platform.system() == "Linux" else None
+    load_before = os.getloadavg()[0]  # other jobs on the machine show here: a busy figure says so
     for round_ in range(args.rounds):
         for v in variants:
             seconds, steps[v] = epoch(*built[v])
             times[v].append(round(seconds, 3))
             print(f"round {round_} {v}: {seconds:.2f} s, {steps[v]} steps", flush=True)
     base = statistics.median(times["base"])
-    result = {"data": str(args.data), "threads": args.threads, "windows": len(examples), "cpu": platform.machine(),
-              "torch": torch.__version__, "load_average_1min_before": load_before,
+    result = {"data": str(args.data), "config": str(args.config), "threads": args.threads, "windows": len(examples),
+              "cpu": platform.machine(), "torch": torch.__version__,
+              "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
               "variants": {v: {"what": VARIANTS[v], "steps": steps[v], "epoch_seconds": times[v],
                                "median": statistics.median(times[v]),
                                "vs_base": round(statistics.median(times[v]) / base, 3)} for v in variants}}

@@ -31,11 +31,12 @@ def export(out: Path = typer.Argument(..., help="file to write (gzipped JSON lin
     """Write every finished call of the store with its interests (failed calls are left out)."""
     from deepinterest.mining.store import default_store_path
 
+    path = store or default_store_path()
     with user_errors():
-        if not (store or default_store_path()).is_file():  # a mistyped --store would export an empty new store
-            raise FileNotFoundError(f"{store or default_store_path()}: no mining store there; nothing to export")
-    with user_errors(), _store(store) as db:
-        count = db.export(out, backends=backend or None)
+        if not path.is_file():  # a mistyped --store would export an empty new store
+            raise FileNotFoundError(f"{path}: no mining store there; nothing to export")
+        with _store(path) as db:
+            count = db.export(out, backends=backend or None)
     console.print(f"{count} calls -> {out}")
 
 

@@ -31,8 +31,7 @@ class TransformersBackend:
                                     "`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2")
         self.config, self.name, self.model, self.path = config, config.name, path.name, path
         self.torch, self.device = torch, resolve_device(config.device)
-        if self.device.type == "cpu":
-            use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
+        use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
