@@ -56,6 +56,7 @@ def reference(path: Path, prompts: list[list[dict]], schema: dict, config: Minin
 def engine(prompts: list[list[dict]], schema: dict, config: MiningBackendConfig) -> tuple[float, list[str], int]:
     """Seconds, answers, and completion tokens in all."""
     backend = LlamaCppBackend(config)
+    backend.engine.get()  # loaded before the clock starts, as the reference's model is
 
     async def run():
         try:

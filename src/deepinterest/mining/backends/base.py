@@ -28,7 +28,8 @@ class Completion:
 
 class LoadOnFirstUse:
     """A local model, loaded at its first call: a run whose answers are all in the store never loads it.
-    A failed load is kept and raised again, so the calls waiting on it see one attempt, not one each."""
+    A failed load is kept and raised again, so the calls waiting on it see one attempt, not one each.
+    Not thread-safe: callers serialise the first `get` (one asyncio task or lock)."""
 
     def __init__(self, load: Callable[[], Any]):
         self._load, self._value, self._error = load, None, None

@@ -48,8 +48,12 @@ class LlamaCppBackend:
         self.model = self.path.name
         self.engine = LoadOnFirstUse(lambda: LlamaEngine(self.path, parallel=config.max_concurrency, n_ctx=config.n_ctx,
                                                          threads=config.threads, repeat_penalty=config.repeat_penalty))
+        self._loading = asyncio.Lock()  # one load, however many calls arrive while it runs
 
     async def complete(self, messages: list[dict], schema: dict | None = None) -> Completion:
+        if not self.engine.loaded:
+            async with self._loading:  # off the event loop: other backends' calls go on meanwhile
+                await asyncio.to_thread(self.engine.get)
         started = time.perf_counter()
         # Key order matters: the grammar writes properties in the schema's order (the analysis comes first).
         grammar = schema_grammar(json.dumps(schema)) if schema is not None else None

@@ -31,22 +31,23 @@ class TransformersBackend:
                                     "`deepinterest convert-gguf --out DIR` makes one from the packaged SmolLM2")
         self.config, self.name, self.model, self.path = config, config.name, path.name, path
         self.torch, self.device = torch, resolve_device(config.device)
+        # Here, not in load(): that runs in a worker thread.
+        use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
 
         def load():
-            use_threads(config.threads, f"mine.backends.<index of {config.name}>.threads")
             tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
             return tokenizer, AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
 
-        self.loaded = LoadOnFirstUse(load)
+        self._model = LoadOnFirstUse(load)
         self.pending: list[tuple[list[dict], asyncio.Future]] = []
         self.batcher: asyncio.Task | None = None
 
     def _generate(self, conversations: list[list[dict]]) -> list[tuple[str, int, int]]:
         from transformers import GenerationConfig
 
-        tokenizer, lm = self.loaded.get()
+        tokenizer, lm = self._model.get()
         texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sample = self.config.temperature > 0
@@ -71,7 +72,7 @@ class TransformersBackend:
         while self.pending:
             batch, self.pending = self.pending[: self.config.max_concurrency], self.pending[self.config.max_concurrency:]
             try:
-                await asyncio.to_thread(self.loaded.get)
+                await asyncio.to_thread(self._model.get)
             except Exception as error:  # a checkpoint that cannot load stops the run, as it would have at start
                 for _, future in batch + self.pending:
                     if not future.done():
@@ -81,7 +82,7 @@ class TransformersBackend:
             started = time.perf_counter()
             try:
                 results = await asyncio.to_thread(self._generate, [messages for messages, _ in batch])
-            except (RuntimeError, ValueError) as error:
+            except Exception as error:  # any failure of this batch fails its calls, never leaves them waiting
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(BackendError(f"{self.name}: {error}"))
