@@ -72,7 +72,8 @@ class TransformersBackend:
         while self.pending:
             batch, self.pending = self.pending[: self.config.max_concurrency], self.pending[self.config.max_concurrency:]
             try:
-                await asyncio.to_thread(self._model.get)
+                if not self._model.loaded:  # a thread hop only for the load, not for every batch
+                    await asyncio.to_thread(self._model.get)
             except Exception as error:  # a checkpoint that cannot load stops the run, as it would have at start
                 for _, future in batch + self.pending:
                     if not future.done():
