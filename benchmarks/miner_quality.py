@@ -7,7 +7,8 @@ For each backend of the config alone, and for all of them merged, the first `--i
 (from the store: run `deepinterest mine` with the same config first; a call that is not stored is made
 live and counted under `live_calls`) and labeled by RLDI with behaviour labels, exactly as the pipeline
 does. Per row: the valid-answer rate, interests per item, words per interest, the share of distinct
-phrases, the share of answers' phrases too generic to keep, RLDI's behaviour-label positive rate and its
+phrases, the share of answers' phrases too generic to keep, the share of kept interests that echo the
+prompt's few-shot answers word for word (and of items with such an echo), RLDI's behaviour-label positive rate and its
 held-out AUC. `--sample K` adds K random items with every model's interests under letters (the key is
 written apart), so a reader can judge them blind.
 """
@@ -27,6 +28,7 @@ from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_json
 from deepinterest.labeling.stage import label
 from deepinterest.mining.parse import parse_interests
+from deepinterest.mining.prompts import load_prompt
 from deepinterest.mining.stage import item_jobs, mine
 
 
@@ -38,6 +40,20 @@ def generic_share(store_texts: list[str]) -> float:
         kept += len(parsed.interests)
         generic += sum(reason == "generic" for _, reason in parsed.rejected)
     return round(generic / max(1, kept + generic), 4)
+
+
+def example_interests(version: str) -> set[str]:
+    """The interests of the item prompt's few-shot answers: a model that copies them has not read the item."""
+    prompt = load_prompt("item", version)
+    return {entry["interest"].lower() for example in prompt.few_shot for entry in example["answer"]["interests"]}
+
+
+def echo_shares(table: pl.DataFrame, examples: set[str]) -> dict:
+    """Of the kept interests, the share that is a few-shot answer's interest; of the items, the share with one."""
+    flagged = table.with_columns(pl.col("interest").str.to_lowercase().is_in(list(examples)).alias("echo"))
+    per_item = flagged.group_by("item").agg(pl.col("echo").any())
+    return {"example_echo_share": round(float(flagged["echo"].mean() or 0.0), 4),
+            "example_echo_items": round(float(per_item["echo"].mean() or 0.0), 4)}
 
 
 def stored_answers(store: Path, backend: str, items: set[str]) -> list[str]:
@@ -57,7 +73,7 @@ def measure(data: Path, work: Path, config, name: str, items: int) -> tuple[dict
            "words_per_interest": round(table["interest"].str.split(" ").list.len().mean(), 2),
            "distinct_share": round(table["interest"].n_unique() / max(1, table.height), 4),
            "rldi_positive_rate": labeled["positive_rate"], "rldi_heldout_auc": labeled["auc"],
-           "rldi_keep_rate": labeled["keep_rate"]}
+           "rldi_keep_rate": labeled["keep_rate"]} | echo_shares(table, example_interests(config.mine.prompt_version))
     return row, table
 
 
