@@ -27,7 +27,7 @@ from deepinterest.config.offline import cache_root
 from deepinterest.data.dataset import PreparedDataset
 from deepinterest.data.io import write_json
 from deepinterest.labeling.stage import label
-from deepinterest.mining.parse import parse_interests
+from deepinterest.mining.parse import normalise_phrase, parse_interests
 from deepinterest.mining.prompts import load_prompt
 from deepinterest.mining.stage import item_jobs, mine
 
@@ -43,14 +43,15 @@ def generic_share(store_texts: list[str]) -> float:
 
 
 def example_interests(version: str) -> set[str]:
-    """The interests of the item prompt's few-shot answers: a model that copies them has not read the item."""
+    """The interests of the item prompt's few-shot answers, normalised as the parser normalises kept interests:
+    a model that copies them has not read the item."""
     prompt = load_prompt("item", version)
-    return {entry["interest"].lower() for example in prompt.few_shot for entry in example["answer"]["interests"]}
+    return {normalise_phrase(entry["interest"]) for example in prompt.few_shot for entry in example["answer"]["interests"]}
 
 
 def echo_shares(table: pl.DataFrame, examples: set[str]) -> dict:
     """Of the kept interests, the share that is a few-shot answer's interest; of the items, the share with one."""
-    flagged = table.with_columns(pl.col("interest").str.to_lowercase().is_in(list(examples)).alias("echo"))
+    flagged = table.with_columns(pl.col("interest").is_in(list(examples)).alias("echo"))
     per_item = flagged.group_by("item").agg(pl.col("echo").any())
     return {"example_echo_share": round(float(flagged["echo"].mean() or 0.0), 4),
             "example_echo_items": round(float(per_item["echo"].mean() or 0.0), 4)}
