@@ -39,7 +39,8 @@ VARIANTS = {
     "base": "the recipe as it is",
     "attn0": "no dropout on attention weights (the hidden dropouts kept)",
     "nodrop": "no dropout anywhere (the dropout masks' whole cost)",
-    "eager": "transformers' eager attention instead of SDPA",
+    "eager": "transformers' forward with its eager attention (compare with library_body: SDPA)",
+    "library_body": "transformers' GPTNeoXModel.forward instead of model/neox_causal.py (same weights and numbers)",
     "b24": "24 windows a batch instead of 16 (fewer, larger steps)",
     "b32": "32 windows a batch",
 }
@@ -75,6 +76,9 @@ def build(variant: str, recipe: SFTConfig, vocab: SIDVocabulary, examples: list)
                 module.p = 0.0
     if variant == "eager":
         model.body.config._attn_implementation = "eager"
+        model.run_body = model.run_body.library
+    if variant == "library_body":
+        model.run_body = model.run_body.library
     sampler = LengthBuckets([len(e[0]) for e in examples], config.batch_size, torch.Generator().manual_seed(0))
     loader = DataLoader(examples, batch_sampler=sampler, collate_fn=partial(collate_items, pad_item=vocab.catalog.n_items))
     return model, adamw(model.parameters(), lr=config.lr, weight_decay=config.weight_decay), loader

@@ -113,3 +113,29 @@ def test_the_backbone_refuses_token_tasks():
     with pytest.raises(ValueError, match=r"\[user_interests\] only"):
         tiny(interest_tasks=["user_interests", "sid_to_interests"])
     assert tiny(interest_tasks=["user_interests"]).interest_tasks == ["user_interests"]
+
+
+def test_right_padded_body_is_the_library_forward_in_fewer_operations(model_and_vocab):
+    """model/neox_causal.py against transformers' GPTNeoXModel.forward on the same weights: equal states at every
+    real position, and in training the same dropout masks from the same seed (so kept rows are reproduced)."""
+    _, vocab = model_and_vocab
+    torch.manual_seed(0)
+    model = build_item_decoder(vocab, tiny().model_copy(update={"dropout": 0.2}))
+    batch = collate_items(item_examples(SEQUENCES, vocab, max_items=4), pad_item=vocab.catalog.n_items)
+    items, mask = batch["items"], batch["attention_mask"]
+    assert (mask == 0).any() and items.shape[1] == 4  # right pads; windows as long as the rotary table allows
+    inputs, real = model.embed(model.blocks[items]).sum(2).detach(), mask.bool()
+    states = {}
+    for training in (False, True):
+        model.train(training)
+        with torch.no_grad():
+            torch.manual_seed(3)
+            fast = model.run_body(inputs, mask)
+            torch.manual_seed(3)
+            states[training] = model.run_body.library(inputs, mask)
+        assert torch.equal(fast[real], states[training][real])
+    assert not torch.allclose(states[True][real], states[False][real])  # the dropout did draw masks
+    left = mask.flip(1)  # left-padded: causal attention alone would let real items read pads; the library runs
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.run_body(inputs.flip(1), left), model.run_body.library(inputs.flip(1), left))

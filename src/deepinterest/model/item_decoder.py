@@ -15,7 +15,8 @@ other levels' codes). Ranking is the trie beam search of model/constrained.py ov
 body pass per user, no KV cache, and each beam step costs an MLP instead of a transformer pass. Scores
 are the exact log-probabilities the training loss teaches.
 
-The body is `transformers`' GPT-NeoX (rotary positions) fed `inputs_embeds`.
+The body is `transformers`' GPT-NeoX (rotary positions) fed `inputs_embeds`, called through
+model/neox_causal.py: the same weights and numbers, fewer operations a step for right-padded windows.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from transformers import GPTNeoXConfig, GPTNeoXModel
 
 from deepinterest.config import SFTConfig
 from deepinterest.model.constrained import SIDVocabulary
+from deepinterest.model.neox_causal import RightPaddedNeoX
 from deepinterest.model.scores import soft_mixed_nll
 
 IGNORE = -100
@@ -68,14 +70,13 @@ class ItemSIDDecoder(nn.Module):
         self.body = GPTNeoXModel(neox)
         self.body.embed_in = None  # inputs come as embeddings: no unused weights (DDP would wait for their gradients)
         self.config = neox
+        self.run_body = RightPaddedNeoX(self.body)
         self.head = nn.ModuleList(nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Dropout(config.dropout),
                                                 nn.Linear(d, d)) for _ in range(self.depth))
 
     def hidden(self, items: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, items, d): the state after each item of right-padded item sequences (pad: `pad_item`)."""
-        inputs = self.embed(self.blocks[items]).sum(2)
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        return self.body(inputs_embeds=inputs, attention_mask=attention_mask, position_ids=positions).last_hidden_state
+        return self.run_body(self.embed(self.blocks[items]).sum(2), attention_mask)
 
     def last_hidden(self, items: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, d): the state after each sequence's last item."""
