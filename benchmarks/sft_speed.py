@@ -9,7 +9,9 @@ Each model trains with its real trainer (training/sasrec.py, training/sft.py) fo
 with validation switched off; the figure is the median epoch's training time. Tokens are what the
 model reads in an epoch, pads excluded: item positions for SASRec, encoder + decoder tokens for TIGER
 (its one-example-per-position expansion), stream tokens for the decoder. Ratios are against SASRec
-and TIGER measured in this same run.
+and TIGER measured in this same run. With `--rounds R` SASRec and the decoders are measured R times in
+turn (TIGER once: it is slow and far off): each round gives a paired ratio, and `epoch_vs_sasrec` is their
+median, so a neighbour's burst that lands on one model's epochs moves one round, not the figure.
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ def sasrec_speed(config_path: Path, dataset: PreparedDataset, epochs: int, threa
             "seconds_per_epoch": round(seconds, 2), "tokens_per_second": round(tokens / seconds)}
 
 
+def pooled(runs: list[dict]) -> dict:
+    """One model's rounds as one entry: every epoch's seconds, their median, the first round's other fields."""
+    epochs = [seconds for run in runs for seconds in run["epoch_seconds"]]
+    seconds = statistics.median(epochs)
+    return {**runs[0], "epoch_seconds": epochs, "seconds_per_epoch": round(seconds, 2),
+            "tokens_per_second": round(runs[0]["tokens_per_epoch"] / seconds)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=PREPARED_DATA, required=True, help="prepared data folder")
@@ -70,21 +80,31 @@ def main() -> None:
     parser.add_argument("--sasrec", type=existing_file, default=Path("configs/sasrec-office.yaml"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="SASRec and the decoders measured this many times in turn")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for both SFT configs")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = PreparedDataset(args.data)
     load_before = os.getloadavg()  # other jobs on the machine show here: a busy figure says so
-    sasrec = sasrec_speed(args.sasrec, dataset, args.epochs, args.threads)
-    decoders = {str(path): sft_speed(path, dataset, args.sid, args.epochs, args.threads, args.overrides) for path in args.decoder}
+    rounds = []
+    for _ in range(args.rounds):
+        rounds.append({"sasrec": sasrec_speed(args.sasrec, dataset, args.epochs, args.threads),
+                       "decoders": {str(path): sft_speed(path, dataset, args.sid, args.epochs, args.threads, args.overrides)
+                                    for path in args.decoder}})
     tiger = sft_speed(args.tiger, dataset, args.sid, args.epochs, args.threads, args.overrides)
-    for run in decoders.values():
-        run["epoch_vs_sasrec"] = round(run["seconds_per_epoch"] / sasrec["seconds_per_epoch"], 2)
+    sasrec = pooled([r["sasrec"] for r in rounds])
+    decoders = {}
+    for path in map(str, args.decoder):
+        run = decoders[path] = pooled([r["decoders"][path] for r in rounds])
+        ratios = [r["decoders"][path]["seconds_per_epoch"] / r["sasrec"]["seconds_per_epoch"] for r in rounds]
+        run["epoch_vs_sasrec"] = round(statistics.median(ratios), 2)
+        if args.rounds > 1:
+            run["epoch_vs_sasrec_rounds"] = [round(ratio, 2) for ratio in ratios]
         run["tiger_epoch_vs_this"] = round(tiger["seconds_per_epoch"] / run["seconds_per_epoch"], 2)
     decoder = decoders[str(args.decoder[0])]
-    result = {"data": str(args.data), "threads": args.threads, "epochs": args.epochs, "cpu": platform.processor() or platform.machine(),
-              "cores": os.cpu_count(), "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+    result = {"data": str(args.data), "threads": args.threads, "epochs": args.epochs, "rounds": args.rounds,
+              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
               "sasrec": sasrec, "tiger": tiger, "decoder": decoder, "decoders": decoders,
               "decoder_epoch_vs_sasrec": decoder["epoch_vs_sasrec"], "tiger_epoch_vs_decoder": decoder["tiger_epoch_vs_this"]}
     write_json(args.out, result)
