@@ -8,8 +8,8 @@ pads (they come after it), and positions 0..T-1 are each row's own. This forward
 (`input_layernorm`, `query_key_value`, `dense`, `mlp`, the dropout modules, `final_layer_norm`) in the same
 order, with the rotary tables computed once and one roll rotating query and key together, so it returns the
 library's numbers bit for bit at every real position and, in training, draws the same dropout masks
-(tests/test_item_decoder.py checks both: kept rows reproduce). A training step gets about 8% cheaper
-(`benchmarks/items_step_variants.py`, variant `library_body`). Left-padded or gapped masks go to the library.
+(tests/test_item_decoder.py checks both: kept rows reproduce). A training step gets about 4% cheaper
+(`benchmarks/items_step_variants.py`, variant `library_body`: the library costs 1.038x of the epoch). Left-padded or gapped masks go to the library.
 """
 
 from __future__ import annotations
@@ -61,4 +61,3 @@ class RightPaddedNeoX:
         """transformers' own forward (any padding; positions count each row's real items)."""
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         return self.body(inputs_embeds=inputs, attention_mask=attention_mask, position_ids=positions).last_hidden_state
-
