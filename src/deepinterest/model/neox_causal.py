@@ -9,7 +9,8 @@ pads (they come after it), and positions 0..T-1 are each row's own. This forward
 order, with the rotary tables computed once and one roll rotating query and key together, so it returns the
 library's numbers bit for bit at every real position and, in training, draws the same dropout masks
 (tests/test_item_decoder.py checks both: kept rows reproduce). A training step gets about 4% cheaper
-(`benchmarks/items_step_variants.py`, variant `library_body`: the library costs 1.038x of the epoch). Left-padded or gapped masks go to the library.
+(`benchmarks/items_step_variants.py`, variant `library_body`: the library costs 1.038x of the epoch).
+Left-padded or gapped masks go to the library.
 """
 
 from __future__ import annotations
