@@ -76,8 +76,7 @@ def build(variant: str, recipe: SFTConfig, vocab: SIDVocabulary, examples: list)
                 module.p = 0.0
     if variant == "eager":
         model.body.config._attn_implementation = "eager"
-        model.run_body = model.run_body.library
-    if variant == "library_body":
+    if variant in ("eager", "library_body"):  # the attention implementation is the library forward's setting
         model.run_body = model.run_body.library
     sampler = LengthBuckets([len(e[0]) for e in examples], config.batch_size, torch.Generator().manual_seed(0))
     loader = DataLoader(examples, batch_sampler=sampler, collate_fn=partial(collate_items, pad_item=vocab.catalog.n_items))

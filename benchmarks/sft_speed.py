@@ -104,7 +104,8 @@ def main() -> None:
         run["tiger_epoch_vs_this"] = round(tiger["seconds_per_epoch"] / run["seconds_per_epoch"], 2)
     decoder = decoders[str(args.decoder[0])]
     result = {"data": str(args.data), "threads": args.threads, "epochs": args.epochs, "rounds": args.rounds,
-              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
               "sasrec": sasrec, "tiger": tiger, "decoder": decoder, "decoders": decoders,
               "decoder_epoch_vs_sasrec": decoder["epoch_vs_sasrec"], "tiger_epoch_vs_decoder": decoder["tiger_epoch_vs_this"]}
     write_json(args.out, result)

@@ -40,8 +40,10 @@ class RightPaddedNeoX:
         """(batch, T, d) states after each position; the library's own forward unless the mask is right-padded."""
         if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()) or inputs.shape[1] > len(self.cos):
             return self.library(inputs, attention_mask)
+        if self.cos.device != inputs.device:  # moved once with the model, not copied every call
+            self.cos, self.sin = self.cos.to(inputs.device), self.sin.to(inputs.device)
         body, batch, length, width = self.body, *inputs.shape
-        cos, sin = (t[:length, None].to(inputs.device, inputs.dtype) for t in (self.cos, self.sin))  # (T, q/k, d)
+        cos, sin = (t[:length, None].to(inputs.dtype) for t in (self.cos, self.sin))  # (T, q/k, d)
         hidden = body.emb_dropout(inputs)
         for layer in body.layers:
             qkv = layer.attention.query_key_value(layer.input_layernorm(hidden))
